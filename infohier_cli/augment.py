@@ -1,0 +1,92 @@
+"""The SSL view pipeline: two random views of one C x S x S image (SimCLR-style).
+
+Built from torchvision.transforms.v2 on plain tensors, so it works for 1, 3 or any number
+of channels: random resized crop, horizontal and vertical flips, 90-degree rotations
+(microscopy has no "up"), brightness/contrast, Gaussian blur; saturation/hue jitter only
+for RGB data and only when asked for (`color_jitter` > 0).
+"""
+
+from __future__ import annotations
+
+import torch
+from torchvision.transforms import v2
+
+from infohier_cli.config import TrainConfig
+
+
+class RandomRot90(torch.nn.Module):
+    """Rotate a (..., H, W) tensor by k·90 degrees, k uniform in {0, 1, 2, 3}."""
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        k = int(torch.randint(4, ()).item())
+        return torch.rot90(image, k, dims=(-2, -1)) if k else image
+
+
+class BrightnessContrast(torch.nn.Module):
+    """x -> clamp(((x - mean_c) · c + mean_c) · b, 0, 1) with b, c ~ U(1 - s, 1 + s).
+
+    mean_c is the per-channel mean, so the rule is the same for any channel count.
+    """
+
+    def __init__(self, strength: float):
+        super().__init__()
+        self.strength = strength
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        b, c = 1.0 + self.strength * (2.0 * torch.rand(2) - 1.0)
+        mean = image.mean(dim=(-2, -1), keepdim=True)
+        return (((image - mean) * c + mean) * b).clamp(0.0, 1.0)
+
+
+def build_view(config: TrainConfig, channels: int) -> v2.Compose:
+    """One random view: (C, S, S) float in [0, 1] -> (C, S, S) float in [0, 1]."""
+    size = config.image_size
+    steps: list[torch.nn.Module] = [
+        v2.RandomResizedCrop(size, scale=(config.crop_scale_min, 1.0), antialias=True),
+        v2.RandomHorizontalFlip(),
+        v2.RandomVerticalFlip(),
+        RandomRot90(),
+    ]
+    if config.jitter > 0:
+        steps.append(v2.RandomApply([BrightnessContrast(config.jitter)], p=0.8))
+    if config.color_jitter > 0 and channels == 3:
+        hue = min(0.5, config.color_jitter / 4)
+        steps.append(v2.RandomApply([v2.ColorJitter(saturation=config.color_jitter, hue=hue)],
+                                    p=0.8))
+    if config.blur_prob > 0:
+        kernel = max(3, (size // 10) | 1)
+        steps.append(v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, max(0.5, size / 32)))],
+                                    p=config.blur_prob))
+    return v2.Compose(steps)
+
+
+def sample_seed(*parts: int) -> int:
+    """A 63-bit seed mixed from integers (run seed, epoch, image index, ...)."""
+    value = 0x9E3779B97F4A7C15
+    for part in parts:
+        value = (value ^ (part + 0x632BE59BD9B4E019 + (value << 6) + (value >> 2))) % (1 << 63)
+    return value
+
+
+class TwoViews(torch.utils.data.Dataset):
+    """Wraps an image dataset: item i -> (view_1, view_2), two random views of image i.
+
+    The randomness of item i depends only on (seed, epoch, i): the views are the same
+    whatever the number of loader workers or DDP processes, and a resumed run replays them.
+    Set `epoch` before each pass.
+    """
+
+    def __init__(self, images: torch.utils.data.Dataset, config: TrainConfig, channels: int):
+        self.images = images
+        self.view = build_view(config, channels)
+        self.seed = config.seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = self.images[index]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(sample_seed(self.seed, self.epoch, index))
+            return self.view(image), self.view(image)

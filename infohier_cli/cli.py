@@ -1,0 +1,302 @@
+"""The `infohier` command line: validate options, build a config, call one library function.
+
+No maths here. Heavy imports (torch, geoopt) happen inside the commands, so that
+`infohier --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from infohier_cli import __version__
+from infohier_cli.errors import UserError
+
+app = typer.Typer(
+    name="infohier",
+    help="The hierarchy hidden in a folder of images: an SSL encoder and a hyperbolic "
+    "embedding trained jointly (InfoHier), decoded into a tree. Typical use:\n\n"
+    "infohier train ./images && infohier tree --out tree.nwk",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+DEFAULT_RUN = Path("infohier-run")
+RunOption = Annotated[Path, typer.Option("--run", help="Run folder: checkpoint, embeddings, "
+                                         "log and skipped.txt live here.")]
+DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
+WorkersOption = Annotated[Optional[int], typer.Option(
+    help="Data-loading processes (default: 0 on CPU, up to 8 on CUDA).", min=0)]
+
+
+class Radius(str, Enum):
+    fixed = "fixed"
+    free = "free"
+
+
+class TreeFormat(str, Enum):
+    newick = "newick"
+    json = "json"
+
+
+class ExportFormat(str, Enum):
+    newick = "newick"
+    json = "json"
+    csv = "csv"
+
+
+class EmbedFormat(str, Enum):
+    npz = "npz"
+    csv = "csv"
+
+
+class LabelMode(str, Enum):
+    path = "path"
+    id = "id"
+    stem = "stem"
+
+
+class TreeSource(str, Enum):
+    disk = "disk"
+    latent = "latent"
+
+
+def warn(message: str) -> None:
+    """One line on stderr, without breaking a progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(message, file=sys.stderr)
+
+
+def user_errors(command):
+    """Report UserError as one line on stderr with exit code 2 (no traceback)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except UserError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"infohier {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """infohier: unsupervised hierarchical clustering of image folders."""
+
+
+def _require_folder(folder: Path) -> None:
+    if not folder.exists():
+        raise UserError(f"no such folder: {folder}")
+    if not folder.is_dir():
+        raise UserError(f"not a folder: {folder}")
+
+
+@app.command()
+@user_errors
+def train(
+    folder: Annotated[Path, typer.Argument(help="Folder of images (searched recursively).")],
+    run: RunOption = DEFAULT_RUN,
+    epochs: Annotated[Optional[int], typer.Option(help="Training epochs [default: 30].")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        help="Global batch size: images per step over all processes [default: 256].")] = None,
+    image_size: Annotated[Optional[int], typer.Option(
+        help="Images are cropped to their centred square and resized to S x S [default: 32].")
+    ] = None,
+    channels: Annotated[Optional[str], typer.Option(
+        help="auto (most common in the folder), gray, rgb, or a number [default: auto].")
+    ] = None,
+    intensity: Annotated[Optional[str], typer.Option(
+        help="auto (8-bit /255, deeper data per-channel percentile scaling), percentile, or "
+        "fixed (divide by the dtype's maximum, for calibrated data) [default: auto].")] = None,
+    width: Annotated[Optional[int], typer.Option(
+        help="ResNet-18 width (64 = torchvision's; latent size is 8x this) [default: 32].")
+    ] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Learning rate [default: 1e-3].")] = None,
+    encoder_lr_scale: Annotated[Optional[float], typer.Option(
+        help="Encoder learning rate = lr x this [default: 1].")] = None,
+    lambda_ct: Annotated[Optional[float], typer.Option(
+        help="Weight of the contrastive (NT-Xent) loss [default: 1].")] = None,
+    lambda_hc: Annotated[Optional[float], typer.Option(
+        help="Weight of the hierarchical (Dasgupta triplet) loss; 0 = SSL only [default: 1].")
+    ] = None,
+    tau_ct: Annotated[Optional[float], typer.Option(
+        help="NT-Xent temperature [default: 0.2].")] = None,
+    tau_hc: Annotated[Optional[float], typer.Option(
+        help="Softmax temperature of the triplet loss [default: 0.05].")] = None,
+    warmup_epochs: Annotated[Optional[int], typer.Option(
+        help="Contrastive-only epochs before the hierarchical loss joins [default: 5].")
+    ] = None,
+    radius: Annotated[Optional[Radius], typer.Option(
+        help="fixed: every image at radius r-max (HypHC); free: learnt radius [default: fixed].")
+    ] = None,
+    r_max: Annotated[Optional[float], typer.Option(
+        help="Largest radius in the Poincare ball [default: 0.95].")] = None,
+    ball_dim: Annotated[Optional[int], typer.Option(
+        help="Dimension of the Poincare ball (2 = the disk) [default: 2].")] = None,
+    triplets_per_image: Annotated[Optional[int], typer.Option(
+        help="Triplets sampled per image in each batch [default: 8].")] = None,
+    center_similarity: Annotated[Optional[bool], typer.Option(
+        "--center-similarity/--raw-similarity",
+        help="Centre latents on the batch mean before the cosine similarity [default: centre].")
+    ] = None,
+    detach_similarity: Annotated[Optional[bool], typer.Option(
+        "--detach-similarity/--live-similarity",
+        help="Stop the hierarchical loss's gradient through the similarities [default: detach].")
+    ] = None,
+    crop_scale_min: Annotated[Optional[float], typer.Option(
+        help="Smallest crop area of the random resized crop [default: 0.3].")] = None,
+    blur_prob: Annotated[Optional[float], typer.Option(
+        help="Probability of a Gaussian blur [default: 0.3].")] = None,
+    jitter: Annotated[Optional[float], typer.Option(
+        help="Brightness/contrast jitter strength [default: 0.4].")] = None,
+    color_jitter: Annotated[Optional[float], typer.Option(
+        help="Saturation/hue jitter, RGB only [default: 0 = off].")] = None,
+    seed: Annotated[Optional[int], typer.Option(
+        help="Random seed; a CPU run with the same seed is reproducible [default: 0].")] = None,
+    device: DeviceOption = "auto",
+    workers: WorkersOption = None,
+    sync_bn: Annotated[bool, typer.Option(
+        help="Under torchrun, synchronise batch-norm statistics across processes.")] = False,
+    resume: Annotated[bool, typer.Option(
+        help="Continue the run in --run (its settings; --epochs may raise the total).")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace the run in --run.")] = False,
+) -> None:
+    """Train the encoder and the hyperbolic embedding jointly on FOLDER's images.
+
+    Leaves checkpoint.pt (resumable), embeddings.npz, train_log.jsonl and skipped.txt in the
+    run folder. Under torchrun it trains with DistributedDataParallel.
+    """
+    from infohier_cli.train import train as run_training
+
+    _require_folder(folder)
+    overrides = dict(
+        epochs=epochs, batch_size=batch_size, image_size=image_size, channels=channels,
+        intensity=intensity, width=width, lr=lr, encoder_lr_scale=encoder_lr_scale,
+        lambda_ct=lambda_ct, lambda_hc=lambda_hc, tau_ct=tau_ct, tau_hc=tau_hc,
+        warmup_epochs=warmup_epochs, radius=radius.value if radius else None, r_max=r_max,
+        ball_dim=ball_dim, triplets_per_image=triplets_per_image,
+        center_similarity=center_similarity, detach_similarity=detach_similarity,
+        crop_scale_min=crop_scale_min, blur_prob=blur_prob, jitter=jitter,
+        color_jitter=color_jitter, seed=seed)
+    try:
+        result = run_training(folder, run, overrides, resume=resume, overwrite=overwrite,
+                              device=device, workers=workers, sync_bn=sync_bn, warn=warn)
+    except KeyboardInterrupt:
+        warn(f"interrupted: checkpoint saved in {run}; continue with --resume")
+        raise typer.Exit(130) from None
+    warn(f"trained on {result.n_images} images for {result.epochs} epochs; "
+         f"run folder: {result.run_dir}")
+
+
+@app.command()
+@user_errors
+def embed(
+    folder: Annotated[Path, typer.Argument(help="Folder of images to place in the disk.")],
+    run: RunOption = DEFAULT_RUN,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Output file ('-' = stdout for csv) [default: RUN/embeddings.npz].")] = None,
+    format: Annotated[Optional[EmbedFormat], typer.Option(
+        "--format", help="npz or csv [default: from --out's extension, else npz].")] = None,
+    with_latent: Annotated[bool, typer.Option(
+        help="csv: add the latent columns z0..zD-1.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.", min=1)] = 256,
+    device: DeviceOption = "auto",
+    workers: WorkersOption = None,
+) -> None:
+    """Embed FOLDER's images with a trained model (forward pass only, no augmentation).
+
+    Writes paths, latents and Poincare-ball coordinates; images never seen in training get
+    their place the same way. Under torchrun the images are sharded across processes.
+    """
+    from infohier_cli.pipeline import embed_folder
+
+    _require_folder(folder)
+    target = out or run / "embeddings.npz"
+    as_csv = str(target) == "-" or target.suffix.lower() == ".csv"
+    fmt = format.value if format else ("csv" if as_csv else "npz")
+    n, skipped = embed_folder(folder, run, target, fmt, device=device, batch_size=batch_size,
+                              workers=workers, with_latent=with_latent, warn=warn)
+    if str(target) != "-":
+        warn(f"embedded {n} images -> {target}")
+
+
+@app.command()
+@user_errors
+def tree(
+    out: Annotated[Path, typer.Option(help="Output file, or '-' for stdout.")],
+    run: RunOption = DEFAULT_RUN,
+    embeddings: Annotated[Optional[Path], typer.Option(
+        help="Embeddings file [default: RUN/embeddings.npz].")] = None,
+    format: Annotated[Optional[TreeFormat], typer.Option(
+        "--format", help="newick or json [default: from --out's extension, else newick].")
+    ] = None,
+    source: Annotated[TreeSource, typer.Option(
+        help="disk: greedy decoding of the Poincare-ball points (exact single linkage on "
+        "the hyperbolic LCA); latent: Ward linkage on the encoder's latents.")
+    ] = TreeSource.disk,
+    labels: Annotated[LabelMode, typer.Option(
+        help="Leaf labels: path (relative path), stem (file name without extension), or id "
+        "(L000001...; a TSV id->path map is written beside --out).")] = LabelMode.path,
+) -> None:
+    """Decode the embeddings into a binary tree and write it as Newick or JSON."""
+    from infohier_cli.pipeline import build_tree, write_tree
+
+    source_file = embeddings or run / "embeddings.npz"
+    fmt = format.value if format else ("json" if out.suffix.lower() == ".json" else "newick")
+    built = build_tree(source_file, source.value)
+    write_tree(built, out, fmt, labels.value)
+    if str(out) != "-":
+        warn(f"tree over {built.n} images -> {out}")
+
+
+@app.command()
+@user_errors
+def export(
+    tree_file: Annotated[Path, typer.Argument(metavar="TREE",
+                                              help="A tree in Newick or infohier JSON.")],
+    out: Annotated[Optional[Path], typer.Option(help="Output file, or '-' for stdout.")
+                   ] = None,
+    format: Annotated[Optional[ExportFormat], typer.Option(
+        "--format", help="newick, json or csv [default: csv with --cut, else from --out].")
+    ] = None,
+    cut: Annotated[Optional[list[int]], typer.Option(
+        help="Cut into K clusters (repeatable): csv of path and cluster id at each K.")
+    ] = None,
+    plot: Annotated[Optional[Path], typer.Option(
+        help="Draw the Poincare disk to this PNG/SVG/PDF: leaves coloured by the first "
+        "--cut, merges as hyperbolic geodesics.")] = None,
+    embeddings: Annotated[Optional[Path], typer.Option(
+        help="Embeddings giving leaf positions for --plot when TREE has none "
+        "[default: ./infohier-run/embeddings.npz].")] = None,
+) -> None:
+    """Convert a tree between formats, cut it into flat clusters, or plot it in the disk."""
+    from infohier_cli.pipeline import export_tree
+
+    if out is None and plot is None and not cut:
+        raise UserError("nothing to do: give --out, --cut or --plot")
+    export_tree(tree_file, out, format.value if format else None, cut or [], plot,
+                embeddings or DEFAULT_RUN / "embeddings.npz")
+
+
+def main() -> None:
+    """Console entry point."""
+    app(prog_name="infohier")

@@ -1,0 +1,144 @@
+"""Greedy decoding: points in the Poincaré ball -> a binary tree as a scipy linkage matrix.
+
+Greedy HypHC decoding merges, bottom-up, the two clusters holding the pair of leaves whose
+hyperbolic LCA is deepest: single linkage on the similarity s(i, j) = d_o(e_i ∨ e_j).
+Single linkage is the maximum spanning tree (MST) of the complete graph weighted by s,
+its edges taken in decreasing order (Kruskal). Two exact methods, neither holding n² numbers:
+
+* all leaves on one circle (fixed radius, 2-D): s(i, j) decreases with the angle between
+  i and j, so for any i, j that are not angular neighbours, the path i -> ... -> j through
+  the points between them uses only edges at least as deep; by the cycle property the MST
+  lies inside the n "gap" edges of the angular order. Sort by angle, sort the gaps, union-find.
+  O(n log n) time, O(n) memory.
+* anything else: Prim's algorithm on the complete graph, similarities computed on the fly
+  from each newly attached point to the points still outside (vectorised). Exact by the cut
+  property; O(n²) time, O(n) memory.
+
+Output (one representation everywhere): `linkage` (n−1, 4) in scipy's format — row i joins
+clusters a and b (leaves 0..n−1, node n+i made by row i) at height h with `size` leaves —
+heights monotone; height = D − s where D is the largest leaf depth d(0, e_i), so leaves
+sit at 0 and deeper LCAs are lower. `points` (n−1, d): each inner node's LCA point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from infohier_cli.hyperbolic import lca_depth, lca_point, origin_distance
+
+FIXED_RADIUS_TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """linkage (n−1, 4) float64 in scipy's format; points (n−1, d) inner-node LCA points."""
+
+    linkage: np.ndarray
+    points: np.ndarray
+
+
+class UnionFind:
+    """Disjoint sets over 0..n−1 with path halving; `cluster[root]` is the current node id."""
+
+    def __init__(self, n: int):
+        self.parent = np.arange(n)
+        self.cluster = np.arange(n)
+        self.size = np.ones(n, dtype=np.int64)
+
+    def find(self, i: int) -> int:
+        parent = self.parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def union(self, i: int, j: int, new_cluster: int) -> tuple[int, int, int]:
+        """Join the sets of i and j; -> (cluster of i, cluster of j, merged size)."""
+        ri, rj = self.find(i), self.find(j)
+        a, b = int(self.cluster[ri]), int(self.cluster[rj])
+        if self.size[ri] < self.size[rj]:
+            ri, rj = rj, ri
+        self.parent[rj] = ri
+        self.size[ri] += self.size[rj]
+        self.cluster[ri] = new_cluster
+        return a, b, int(self.size[ri])
+
+
+def is_fixed_radius(points: np.ndarray) -> bool:
+    """True for 2-D points all at one radius (the angular shortcut applies)."""
+    if points.shape[1] != 2 or len(points) < 2:
+        return False
+    radii = np.linalg.norm(points, axis=1)
+    return float(radii.max() - radii.min()) <= FIXED_RADIUS_TOLERANCE * max(1.0, radii.max())
+
+
+def candidate_edges_circle(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The n angular-neighbour edges (i, j) of points on one circle and their depths."""
+    order = np.argsort(np.arctan2(points[:, 1], points[:, 0]), kind="stable")
+    i, j = order, np.roll(order, -1)
+    if len(points) == 2:
+        i, j = i[:1], j[:1]
+    x = torch.from_numpy(points.astype(np.float64))
+    depth = lca_depth(x[i], x[j]).numpy()
+    return i, j, depth
+
+
+def mst_prim(points: np.ndarray, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray,
+                                                                 np.ndarray]:
+    """Maximum spanning tree of s(i, j) = lca_depth, by Prim with on-the-fly similarities.
+
+    -> (i, j, depth) for its n−1 edges.  O(n²) time, O(n) memory.
+    """
+    n = len(points)
+    x = torch.from_numpy(points.astype(np.float64))
+    outside = torch.arange(1, n)  # points not yet in the tree (kept compact)
+    best = torch.full((n - 1,), -np.inf, dtype=torch.float64)
+    best_from = torch.zeros(n - 1, dtype=torch.long)
+    edges_i, edges_j, edges_d = [], [], []
+    newest = 0
+    for _ in range(n - 1):
+        depth = lca_depth(x[newest][None], x[outside])
+        better = depth > best
+        best = torch.where(better, depth, best)
+        best_from = torch.where(better, torch.full_like(best_from, newest), best_from)
+        k = int(torch.argmax(best))
+        newest = int(outside[k])
+        edges_i.append(int(best_from[k]))
+        edges_j.append(newest)
+        edges_d.append(float(best[k]))
+        last = outside.shape[0] - 1
+        outside[k], best[k], best_from[k] = outside[last], best[last], best_from[last]
+        outside, best, best_from = outside[:last], best[:last], best_from[:last]
+    return np.array(edges_i), np.array(edges_j), np.array(edges_d)
+
+
+def decode(points: np.ndarray) -> Decoded:
+    """Greedy (single-linkage) decoding of (n, d) ball points -> Decoded. n >= 1."""
+    points = np.asarray(points, dtype=np.float64)
+    n = len(points)
+    if n < 2:
+        return Decoded(np.zeros((0, 4)), np.zeros((0, points.shape[1])))
+    i, j, depth = candidate_edges_circle(points) if is_fixed_radius(points) else mst_prim(points)
+    order = np.lexsort((np.minimum(i, j), -depth))  # deepest first; ties broken by index
+    sets = UnionFind(n)
+    top = float(origin_distance(torch.from_numpy(points)).max())
+    rows = np.zeros((n - 1, 4))
+    pairs = np.zeros((n - 1, 2), dtype=np.int64)
+    made = 0
+    for e in order:
+        if made == n - 1:
+            break
+        a, b = int(i[e]), int(j[e])
+        if sets.find(a) == sets.find(b):
+            continue
+        ca, cb, size = sets.union(a, b, n + made)
+        rows[made] = (min(ca, cb), max(ca, cb), max(0.0, top - depth[e]), size)
+        pairs[made] = (a, b)
+        made += 1
+    rows[:, 2] = np.maximum.accumulate(rows[:, 2])  # exact ties may differ by rounding
+    x = torch.from_numpy(points)
+    inner = lca_point(x[pairs[:, 0]], x[pairs[:, 1]]).numpy()
+    return Decoded(rows, inner)

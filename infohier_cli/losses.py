@@ -1,0 +1,86 @@
+"""The joint InfoHier loss: SimCLR's NT-Xent plus HypHC's continuous Dasgupta triplet loss.
+
+    L = λ_ct · L_ct + λ_hc · L_hc
+
+References: Chen et al. 2020 (SimCLR, eq. 1), Chami et al. 2020 (HypHC, eq. 9),
+Zhang et al. 2025 (InfoHier: similarities from the encoder's own latents).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from infohier_cli.hyperbolic import lca_depth
+
+
+def nt_xent(p1: torch.Tensor, p2: torch.Tensor, tau: float) -> torch.Tensor:
+    """NT-Xent over 2B views; p1[i] and p2[i] are the two views of image i.
+
+    ℓ_i = −log( exp(s(i, i')/τ) / Σ_{k≠i} exp(s(i, k)/τ) ), s = cosine similarity,
+    averaged over all 2B anchors.  Shape: p1, p2 (B, D) -> scalar.
+    """
+    if tau <= 0:
+        raise ValueError("tau must be positive")
+    views = F.normalize(torch.cat([p1, p2]), dim=1)  # (2B, D)
+    logits = views @ views.T / tau  # (2B, 2B)
+    n = p1.shape[0]
+    self_mask = torch.eye(2 * n, dtype=torch.bool, device=logits.device)
+    logits = logits.masked_fill(self_mask, float("-inf"))
+    positives = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(logits.device)
+    return F.cross_entropy(logits, positives)
+
+
+def latent_similarity(z: torch.Tensor, *, center: bool = True, detach: bool = True
+                      ) -> torch.Tensor:
+    """w_ij = (1 + cos(z_i − m, z_j − m)) / 2 ∈ [0, 1], m the batch mean if `center` else 0.
+
+    Centring matters: ResNet latents are non-negative, so raw cosines are all positive and
+    w crowds near 1.  Shape: z (B, D) -> (B, B).
+    """
+    if detach:
+        z = z.detach()
+    if center:
+        z = z - z.mean(dim=0, keepdim=True)
+    unit = F.normalize(z, dim=1)
+    return (1.0 + unit @ unit.T) / 2.0
+
+
+def sample_triplets(n: int, count: int, *, generator: torch.Generator | None = None,
+                    device: torch.device | str = "cpu") -> torch.Tensor:
+    """`count` triplets (i, j, k) of distinct indices in [0, n), uniform.  -> (count, 3) long."""
+    if n < 3:
+        raise ValueError("need at least 3 items to form a triplet")
+    i = torch.randint(n, (count,), generator=generator)
+    j = torch.randint(n - 1, (count,), generator=generator)
+    j = j + (j >= i).long()
+    k = torch.randint(n - 2, (count,), generator=generator)
+    lo, hi = torch.minimum(i, j), torch.maximum(i, j)
+    k = k + (k >= lo).long()
+    k = k + (k >= hi).long()
+    return torch.stack([i, j, k], dim=1).to(device)
+
+
+def dasgupta_triplet_loss(points: torch.Tensor, similarity: torch.Tensor,
+                          triplets: torch.Tensor, tau: float) -> torch.Tensor:
+    """HypHC's relaxed Dasgupta cost, averaged over triplets.
+
+        w_ijk = (w_ij, w_ik, w_jk) · softmax_τ( d_o(e_i∨e_j), d_o(e_i∨e_k), d_o(e_j∨e_k) )
+        L_hc  = mean_triplets ( w_ij + w_ik + w_jk − w_ijk )
+
+    The deepest LCA marks the pair merged first; as τ → 0 this is the discrete triplet
+    cost of the tree the embedding decodes to.
+    Shape: points (B, d) in the ball, similarity (B, B), triplets (T, 3) -> scalar.
+    """
+    i, j, k = triplets.unbind(dim=1)
+    pair_weights = torch.stack([similarity[i, j], similarity[i, k], similarity[j, k]], dim=1)
+    depths = torch.stack([lca_depth(points[i], points[j]), lca_depth(points[i], points[k]),
+                          lca_depth(points[j], points[k])], dim=1)  # (T, 3)
+    kept = (pair_weights * torch.softmax(depths / tau, dim=1)).sum(dim=1)
+    return (pair_weights.sum(dim=1) - kept).mean()
+
+
+def joint_loss(contrastive: torch.Tensor, hierarchical: torch.Tensor, lambda_ct: float,
+               lambda_hc: float) -> torch.Tensor:
+    """L = λ_ct · L_ct + λ_hc · L_hc."""
+    return lambda_ct * contrastive + lambda_hc * hierarchical

@@ -1,0 +1,161 @@
+"""What `embed`, `tree` and `export` do, as functions that scripts and tests call directly."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from infohier_cli.atomic import atomic_open, open_output
+from infohier_cli.errors import UserError
+from infohier_cli.tree import Tree
+
+LATENT_TREE_MAX = 30_000  # Ward on latents holds n²/2 distances
+
+
+def embed_folder(folder: Path, run_dir: Path, out: Path, fmt: str, *, device: str = "auto",
+                 batch_size: int = 256, workers: int | None = None, with_latent: bool = False,
+                 warn: Callable[[str], None] = print, progress: bool = True
+                 ) -> tuple[int, list[tuple[str, str]]]:
+    """Embed every readable image under `folder` with the run's model; write npz or csv.
+
+    -> (number embedded, skipped (path, reason)). Under torchrun only rank 0 writes.
+    """
+    from infohier_cli.checkpoint import load_model
+    from infohier_cli.data import ImageSpec, discover_images, scan_folder, write_skipped
+    from infohier_cli.device import default_workers, pick_device
+    from infohier_cli.distributed import DistEnv
+    from infohier_cli.embed import Embeddings, embed_images, save_embeddings, write_csv
+
+    env = DistEnv.from_environment()
+    torch_device = pick_device(device)
+    paths = discover_images(folder)
+    model, config, state = load_model(Path(run_dir) / "checkpoint.pt")
+    model.to(torch_device)
+    spec = ImageSpec(config.image_size, int(state["in_channels"]), config.intensity)
+    n_workers = default_workers(torch_device) if workers is None else workers
+    say = warn if env.is_main else (lambda _m: None)
+    env.start(torch_device)
+    try:
+        images, skipped = scan_folder(folder, paths, spec, workers=n_workers, warn=say,
+                                      progress=progress and env.is_main)
+        latent, disk = embed_images(model, images, torch_device, batch_size=batch_size,
+                                    workers=n_workers, env=env, progress=progress)
+    finally:
+        env.stop()
+    if env.is_main:
+        result = Embeddings(list(images.paths), latent, disk)
+        if fmt == "csv":
+            write_csv(out, result, with_latent)
+        else:
+            save_embeddings(out, result)
+        if str(out) != "-":
+            write_skipped(Path(out).parent, skipped)
+    return len(images), skipped
+
+
+def build_tree(embeddings_file: Path, source: str = "disk") -> Tree:
+    """Decode an embeddings file into a Tree: greedy hyperbolic decoding of the ball points
+    ('disk'), or Ward linkage on the latents ('latent', at most LATENT_TREE_MAX images)."""
+    from infohier_cli.decode import decode
+    from infohier_cli.embed import load_embeddings
+
+    emb = load_embeddings(embeddings_file)
+    if source == "latent":
+        return Tree(emb.paths, latent_ward(emb.latent), leaf_points=emb.disk)
+    decoded = decode(emb.disk)
+    return Tree(emb.paths, decoded.linkage, leaf_points=emb.disk, node_points=decoded.points)
+
+
+def latent_ward(latent: np.ndarray) -> np.ndarray:
+    """Ward linkage (scipy) of centred, L2-normalised latents. (n, D) -> (n−1, 4)."""
+    from scipy.cluster.hierarchy import linkage
+
+    if len(latent) > LATENT_TREE_MAX:
+        raise UserError(f"--source latent holds n² distances; use --source disk above "
+                        f"{LATENT_TREE_MAX} images")
+    if len(latent) < 2:
+        return np.zeros((0, 4))
+    centred = latent - latent.mean(axis=0, keepdims=True)
+    unit = centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
+    return linkage(unit.astype(np.float64), method="ward")
+
+
+def write_tree(tree: Tree, out: Path | str, fmt: str, labels: str = "path") -> None:
+    """Write Newick or JSON to `out` ('-' = stdout), atomically; labels path|stem|id.
+    With 'id' leaves are L000001..., and `out`.ids.tsv maps each id to its path."""
+    names = tree.names
+    if labels == "stem":
+        names = [Path(name).stem for name in tree.names]
+    elif labels == "id":
+        width = max(6, len(str(tree.n)))
+        names = [f"L{i + 1:0{width}d}" for i in range(tree.n)]
+        if str(out) != "-":
+            with atomic_open(f"{out}.ids.tsv", "w", encoding="utf-8",
+                             errors="surrogateescape") as handle:
+                handle.write("id\tpath\n")
+                handle.writelines(f"{i}\t{p}\n" for i, p in zip(names, tree.names))
+    text = tree.to_newick(names) if fmt == "newick" else Tree(
+        names, tree.linkage, tree.leaf_points, tree.node_points).to_json()
+    with open_output(out, encoding="utf-8", errors="surrogateescape") as handle:
+        handle.write(text)
+
+
+def read_tree(path: Path) -> Tree:
+    """A tree from Newick or infohier JSON (JSON when the text starts with '{')."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no such tree file: {path}")
+    text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    if not text.strip():
+        raise UserError(f"{path} is empty")
+    return Tree.from_json(text) if text.lstrip().startswith("{") else Tree.from_newick(text)
+
+
+def attach_points(tree: Tree, embeddings_file: Path) -> Tree:
+    """Leaf coordinates for a tree that has none, looked up by path in an embeddings file."""
+    from infohier_cli.embed import load_embeddings
+
+    if tree.leaf_points is not None:
+        return tree
+    emb = load_embeddings(embeddings_file)
+    row = {name: i for i, name in enumerate(emb.paths)}
+    missing = [name for name in tree.names if name not in row]
+    if missing:
+        raise UserError(f"{len(missing)} leaves (e.g. {missing[0]!r}) are not in "
+                        f"{embeddings_file}; pass --embeddings")
+    return Tree(tree.names, tree.linkage, emb.disk[[row[n] for n in tree.names]])
+
+
+def write_cuts(tree: Tree, ks: Sequence[int], out: Path | str | None) -> None:
+    """CSV: path, then the cluster id of each leaf when the tree is cut into each k."""
+    cuts = [tree.cut(k) for k in ks]
+    with open_output(out, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path"] + [f"k{k}" for k in ks])
+        for i, name in enumerate(tree.names):
+            writer.writerow([name] + [int(c[i]) for c in cuts])
+
+
+def export_tree(tree_file: Path, out: Path | None, fmt: str | None, cuts: Sequence[int],
+                plot: Path | None, embeddings_file: Path) -> None:
+    """`infohier export`: convert, cut into flat clusters, and/or plot a tree."""
+    tree = read_tree(tree_file)
+    if fmt is None:
+        suffix = Path(out).suffix.lower() if out is not None else ""
+        fmt = "csv" if cuts or suffix == ".csv" else "json" if suffix == ".json" else "newick"
+    if fmt == "csv" and not cuts:
+        raise UserError("--format csv needs at least one --cut K")
+    if out is not None:
+        if fmt == "csv":
+            write_cuts(tree, cuts, out)
+        else:
+            write_tree(tree, out, fmt)
+    elif cuts and plot is None:
+        write_cuts(tree, cuts, None)
+    if plot is not None:
+        from infohier_cli.plot import plot_disk
+
+        plot_disk(attach_points(tree, embeddings_file), plot, cuts[0] if cuts else None)

@@ -1,0 +1,307 @@
+"""Tree: a merge list in scipy's linkage format plus leaf names, and its file formats.
+
+One representation everywhere: `linkage` (n−1, 4) — row i joins clusters a, b (leaves
+0..n−1, node n+i made by row i) at height h, holding `size` leaves — heights monotone.
+Optional `points` hold ball coordinates: leaves (n, d) and inner nodes (n−1, d).
+
+Newick out: leaf names single-quoted whenever they hold anything outside [A-Za-z0-9.-/],
+apostrophes doubled; branch length = parent height − child height (>= 0); inner nodes
+unlabelled; always ends with ';' and a newline. JSON out: {schema, n_leaves, root, linkage}
+with a nested root that d3.hierarchy reads as it is. Both read back (round trip); any
+Newick (multifurcating, missing lengths) reads into a binary tree.
+All traversals are iterative: a million leaves or a caterpillar tree of any depth is fine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from infohier_cli.errors import UserError
+
+JSON_SCHEMA = "infohier-tree/1"
+SAFE_NAME = re.compile(r"[A-Za-z0-9./-]+")
+
+
+@dataclass
+class Tree:
+    """A rooted binary tree over `names` (n leaves) given by a linkage matrix."""
+
+    names: list[str]
+    linkage: np.ndarray
+    leaf_points: np.ndarray | None = None
+    node_points: np.ndarray | None = None
+    _children: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.linkage = np.asarray(self.linkage, dtype=np.float64).reshape(-1, 4)
+        if len(self.linkage) != max(len(self.names) - 1, 0):
+            raise ValueError("a tree over n leaves needs n − 1 linkage rows")
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    @property
+    def root(self) -> int:
+        return 2 * self.n - 2 if self.n > 1 else 0
+
+    def children(self) -> np.ndarray:
+        """(n−1, 2) int array: the two children of inner node n+i."""
+        if self._children is None:
+            self._children = self.linkage[:, :2].astype(np.int64)
+        return self._children
+
+    def height(self, node: int) -> float:
+        return float(self.linkage[node - self.n, 2]) if node >= self.n else 0.0
+
+    def postorder(self) -> list[tuple[int, bool]]:
+        """(node, True) when entering an inner node, (node, False) when leaving any node."""
+        out: list[tuple[int, bool]] = []
+        stack = [(self.root, True)]
+        kids = self.children()
+        while stack:
+            node, entering = stack.pop()
+            if node >= self.n and entering:
+                out.append((node, True))
+                stack.append((node, False))
+                a, b = kids[node - self.n]
+                stack.append((int(b), True))
+                stack.append((int(a), True))
+            else:
+                out.append((node, False))
+        return out
+
+    def leaf_order(self) -> np.ndarray:
+        """Leaves in left-to-right (dendrogram) order."""
+        return np.array([node for node, entering in self.postorder()
+                         if not entering and node < self.n], dtype=np.int64)
+
+    def cut(self, k: int) -> np.ndarray:
+        """Cluster id (0..k−1) of each leaf after undoing the k−1 highest merges.
+
+        Ids follow the order of each cluster's first leaf (0..n−1)."""
+        if not 1 <= k <= self.n:
+            raise UserError(f"cannot cut a tree of {self.n} leaves into {k} clusters")
+        parent = np.arange(2 * self.n - 1)
+        kids = self.children()
+        for row in range(self.n - k):
+            parent[kids[row]] = self.n + row
+        for node in range(2 * self.n - 2, -1, -1):  # parents have larger ids: one pass
+            parent[node] = parent[parent[node]]
+        roots = parent[: self.n]
+        _, first, inverse = np.unique(roots, return_index=True, return_inverse=True)
+        rank = np.empty_like(first)
+        rank[np.argsort(first)] = np.arange(len(first))
+        return rank[inverse]
+
+    # ---------------------------------------------------------------- Newick
+    def to_newick(self, names: list[str] | None = None) -> str:
+        """Newick text (see module docstring); `names` replaces the leaf labels."""
+        labels = [quote_newick(x) for x in (names or self.names)]
+        if self.n == 1:
+            return f"{labels[0]};\n"
+        parts: list[str] = []
+        parent_height = np.zeros(2 * self.n - 1)
+        kids = self.children()
+        parent_height[kids.ravel()] = np.repeat(self.linkage[:, 2], 2)
+        for node, entering in self.postorder():
+            if entering:
+                if parts and parts[-1] != "(":
+                    parts.append(",")
+                parts.append("(")
+                continue
+            if node >= self.n:
+                parts.append(")")
+            else:
+                if parts and parts[-1] != "(":
+                    parts.append(",")
+                parts.append(labels[node])
+            if node != self.root:
+                length = max(0.0, parent_height[node] - self.height(node))
+                parts.append(f":{length:.6g}")
+        parts.append(";\n")
+        return "".join(parts)
+
+    @classmethod
+    def from_newick(cls, text: str) -> Tree:
+        """Parse Newick (quoted/unquoted names, lengths, [comments]) into a binary Tree."""
+        return _tree_from_nested(*_parse_newick(text))
+
+    # ---------------------------------------------------------------- JSON
+    def to_json(self) -> str:
+        """JSON text: {schema, n_leaves, root (nested, d3.hierarchy-ready), linkage}."""
+        nodes: dict[int, dict] = {}
+        kids = self.children()
+        for node, entering in self.postorder():
+            if entering:
+                continue
+            entry: dict = {"id": int(node), "height": self.height(node)}
+            if node < self.n:
+                entry.update(name=self.names[node], path=self.names[node], size=1)
+                if self.leaf_points is not None:
+                    entry.update(x=float(self.leaf_points[node, 0]),
+                                 y=float(self.leaf_points[node, 1]))
+            else:
+                a, b = kids[node - self.n]
+                entry.update(name=f"n{node}", size=int(self.linkage[node - self.n, 3]),
+                             children=[nodes.pop(int(a)), nodes.pop(int(b))])
+                if self.node_points is not None:
+                    entry.update(x=float(self.node_points[node - self.n, 0]),
+                                 y=float(self.node_points[node - self.n, 1]))
+            nodes[int(node)] = entry
+        document = {"schema": JSON_SCHEMA, "n_leaves": self.n, "root": nodes[self.root],
+                    "linkage": self.linkage.tolist()}
+        return json.dumps(document, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Tree:
+        """Read JSON written by `to_json` (names from the leaves, rows from `linkage`)."""
+        try:
+            document = json.loads(text)
+            if document.get("schema") != JSON_SCHEMA:
+                raise ValueError("unknown schema")
+            n = int(document["n_leaves"])
+            names: list[str | None] = [None] * n
+            points = np.full((n, 2), np.nan)
+            stack = [document["root"]]
+            while stack:
+                entry = stack.pop()
+                if "children" in entry:
+                    stack.extend(entry["children"])
+                else:
+                    names[entry["id"]] = entry["path"]
+                    if "x" in entry:
+                        points[entry["id"]] = (entry["x"], entry["y"])
+            if any(name is None for name in names):
+                raise ValueError("leaf ids do not cover 0..n−1")
+            leaf_points = None if np.isnan(points).any() else points
+            return cls(names, np.array(document["linkage"], dtype=np.float64).reshape(-1, 4),
+                       leaf_points=leaf_points)
+        except (ValueError, KeyError, TypeError, IndexError) as error:
+            raise UserError(f"not an infohier JSON tree ({error})") from None
+
+
+def quote_newick(name: str) -> str:
+    """A Newick label: bare when it only holds [A-Za-z0-9./-], else quoted, ' doubled."""
+    if SAFE_NAME.fullmatch(name):
+        return name
+    return "'" + name.replace("'", "''") + "'"
+
+
+def _parse_newick(text: str) -> tuple[list[str], list[list[int]], list[float], int]:
+    """Tokenise and parse Newick -> (leaf names, children per node, branch lengths, root).
+
+    Nodes are numbered in creation order; leaves are the nodes without children."""
+    text = text.strip()
+    if not text.endswith(";"):
+        raise UserError("not a Newick tree: it does not end with ';'")
+    children: list[list[int]] = []
+    labels: list[str] = []
+    lengths: list[float] = []
+
+    def new_node() -> int:
+        children.append([])
+        labels.append("")
+        lengths.append(0.0)
+        return len(children) - 1
+
+    stack: list[int] = []
+    current = new_node()
+    root = current
+    pos, end = 0, len(text) - 1
+    try:
+        while pos < end:
+            char = text[pos]
+            if char == "(":
+                child = new_node()
+                children[current].append(child)
+                stack.append(current)
+                current = child
+                pos += 1
+            elif char == ",":
+                child = new_node()
+                children[stack[-1]].append(child)
+                current = child
+                pos += 1
+            elif char == ")":
+                current = stack.pop()
+                pos += 1
+            elif char == ":":
+                match = re.compile(r"\s*([^,():;\[\s]+)").match(text, pos + 1)
+                lengths[current] = float(match.group(1))
+                pos = match.end()
+            elif char == "[":
+                pos = text.index("]", pos) + 1
+            elif char == "'":
+                label, pos = _quoted(text, pos)
+                labels[current] = label
+            elif char.isspace():
+                pos += 1
+            else:
+                match = re.compile(r"[^,():;\[\]']+").match(text, pos)
+                labels[current] = match.group(0).strip().replace("_", " ")
+                pos = match.end()
+    except (IndexError, ValueError, AttributeError):
+        raise UserError(f"malformed Newick near character {pos}") from None
+    if stack:
+        raise UserError("malformed Newick: unbalanced parentheses")
+    return labels, children, lengths, root
+
+
+def _quoted(text: str, pos: int) -> tuple[str, int]:
+    """Read a quoted label starting at text[pos] == "'" -> (label, position after it)."""
+    out = []
+    pos += 1
+    while True:
+        close = text.index("'", pos)
+        out.append(text[pos:close])
+        if close + 1 < len(text) and text[close + 1] == "'":
+            out.append("'")
+            pos = close + 2
+        else:
+            return "".join(out), close + 1
+
+
+def _tree_from_nested(labels: list[str], children: list[list[int]], lengths: list[float],
+                      root: int) -> Tree:
+    """Binary Tree from parsed Newick: heights from branch lengths (ultrametric heights
+    = max over children of child height + length), multifurcations chained at equal height.
+    Leaves keep their file order."""
+    order: list[int] = []  # postorder
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done or not children[node]:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in reversed(children[node]))
+    leaves = [node for node in order if not children[node]]
+    n = len(leaves)
+    height = {node: 0.0 for node in leaves}
+    temp_id = {node: i for i, node in enumerate(leaves)}
+    merges: list[tuple[float, int, int]] = []  # (height, a, b); merge m makes temp id n+m
+    for node in order:
+        kids = children[node]
+        if not kids:
+            continue
+        height[node] = max(height[c] + max(lengths[c], 0.0) for c in kids)
+        acc = temp_id[kids[0]]
+        for c in kids[1:]:
+            merges.append((height[node], acc, temp_id[c]))
+            acc = n + len(merges) - 1
+        temp_id[node] = acc
+    # sort by height; a child was made before its parent, so ties keep children first
+    final = list(range(n)) + [0] * len(merges)
+    sizes = [1] * n + [0] * len(merges)
+    rows = np.zeros((len(merges), 4))
+    for row, m in enumerate(sorted(range(len(merges)), key=lambda m: (merges[m][0], m))):
+        h, a, b = merges[m]
+        final[n + m] = n + row
+        sizes[n + m] = sizes[a] + sizes[b]
+        rows[row] = (min(final[a], final[b]), max(final[a], final[b]), h, sizes[n + m])
+    return Tree([labels[node] for node in leaves], rows)
