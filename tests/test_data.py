@@ -1,0 +1,144 @@
+"""Image discovery and loading: every format a lab hands over, odd names, bad files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image
+
+from infohier_cli.data import ImageSpec, discover_images, load_image, resolve_channels
+from infohier_cli.data import scan_folder
+from infohier_cli.errors import UserError
+
+ODD_NAMES = ["with space.png", "quote's.png", 'double"q.png', "paren(1).png", "co:lon.png",
+             "com,ma.png", "semi;colon.png", "[bracket].png", "tab\there.png", "ünï日本.png",
+             "under_score.png"]
+
+
+def gray(size: int = 20) -> np.ndarray:
+    return (np.arange(size * size).reshape(size, size) % 256).astype(np.uint8)
+
+
+def test_discovery_is_recursive_sorted_and_skips_hidden_and_other_files(tmp_path: Path):
+    for rel in ["b/x.PNG", "a/y.jpeg", "z.TiF", "c/d/e.webp", "f.BMP", "g.gif", "h.JPG"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    for rel in [".hidden.png", ".dir/i.png", "notes.txt", "table.csv"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    found = discover_images(tmp_path)
+    assert found == sorted(["b/x.PNG", "a/y.jpeg", "z.TiF", "c/d/e.webp", "f.BMP", "g.gif",
+                            "h.JPG"])
+
+
+def test_odd_names_survive_exactly(tmp_path: Path):
+    for name in ODD_NAMES:
+        Image.fromarray(gray()).save(tmp_path / name)
+    (tmp_path / "sub dir (2)").mkdir()
+    Image.fromarray(gray()).save(tmp_path / "sub dir (2)" / "a'b.png")
+    assert discover_images(tmp_path) == sorted(ODD_NAMES + ["sub dir (2)/a'b.png"])
+
+
+def test_symlink_loop_terminates_without_duplicates(tmp_path: Path):
+    (tmp_path / "a").mkdir()
+    Image.fromarray(gray()).save(tmp_path / "a" / "one.png")
+    os.symlink(tmp_path, tmp_path / "a" / "loop")
+    assert discover_images(tmp_path) == ["a/one.png"]
+
+
+@pytest.mark.parametrize("problem", ["missing", "file", "empty"])
+def test_bad_folders_are_user_errors(tmp_path: Path, problem: str):
+    target = tmp_path / "x"
+    if problem == "file":
+        target.write_text("not a folder")
+    elif problem == "empty":
+        target.mkdir()
+        (target / "readme.txt").write_text("no images")
+    with pytest.raises(UserError):
+        discover_images(target)
+
+
+def _save(tmp_path: Path, name: str, array: np.ndarray, mode: str | None = None) -> Path:
+    path = tmp_path / name
+    Image.fromarray(array, mode=mode).save(path) if mode else Image.fromarray(array).save(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["L", "RGB", "RGBA", "P", "CMYK", "1", "I;16", "LA"])
+def test_pillow_modes_load_to_unit_range(tmp_path: Path, kind: str):
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    img = Image.fromarray(rgb)
+    if kind == "I;16":
+        img = Image.fromarray((rng.integers(300, 1500, (24, 32))).astype(np.uint16))
+    elif kind != "RGB":
+        img = img.convert(kind)
+    path = tmp_path / ("x.tif" if kind == "CMYK" else "x.png")
+    if kind == "CMYK":
+        path = tmp_path / "x.jpg"
+    img.save(path)
+    for channels in (1, 3):
+        tensor = load_image(path, ImageSpec(size=16, channels=channels))
+        assert tensor.shape == (channels, 16, 16)
+        assert tensor.dtype == torch.float32
+        assert 0.0 <= float(tensor.min()) and float(tensor.max()) <= 1.0
+        assert float(tensor.std()) > 0
+
+
+def test_sixteen_bit_keeps_dynamic_range(tmp_path: Path):
+    ramp = np.linspace(300, 1500, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    tifffile.imwrite(tmp_path / "deep.tif", ramp)
+    for name in ("deep.png", "deep.tif"):
+        tensor = load_image(tmp_path / name, ImageSpec(size=64, channels=1))
+        values = torch.unique(tensor)
+        assert len(values) > 200  # not saturated to a few levels
+        assert float(tensor.min()) < 0.02 and float(tensor.max()) > 0.98
+    fixed = load_image(tmp_path / "deep.tif", ImageSpec(64, 1, intensity="fixed"))
+    assert abs(float(fixed.max()) - 1500 / 65535) < 1e-3
+
+
+def test_float_and_multichannel_tiffs(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    tifffile.imwrite(tmp_path / "float.tif", rng.normal(5.0, 2.0, (30, 40)).astype(np.float32))
+    tifffile.imwrite(tmp_path / "stack.tif", rng.integers(0, 4000, (5, 30, 30), dtype=np.uint16))
+    tifffile.imwrite(tmp_path / "rgbish.tif", rng.integers(0, 255, (30, 30, 3), dtype=np.uint8),
+                     photometric="rgb")
+    flt = load_image(tmp_path / "float.tif", ImageSpec(16, 1))
+    assert flt.shape == (1, 16, 16) and 0 <= float(flt.min()) and float(flt.max()) <= 1
+    stack = load_image(tmp_path / "stack.tif", ImageSpec(16, 5))
+    assert stack.shape == (5, 16, 16)
+    assert not torch.equal(stack[0], stack[1])
+    assert load_image(tmp_path / "rgbish.tif", ImageSpec(16, 3)).shape == (3, 16, 16)
+    assert resolve_channels(tmp_path, ["stack.tif"], "auto") == 5
+
+
+def test_aspect_rule_centre_square(tmp_path: Path):
+    wide = np.zeros((10, 30), dtype=np.uint8)
+    wide[:, 10:20] = 255  # only the centred square is white
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    tensor = load_image(tmp_path / "wide.png", ImageSpec(10, 1))
+    assert torch.all(tensor == 1.0)
+
+
+def test_unreadable_files_are_skipped_and_reported(tmp_path: Path):
+    Image.fromarray(gray()).save(tmp_path / "good.png")
+    (tmp_path / "zero.png").write_bytes(b"")
+    (tmp_path / "fake.jpg").write_text("this is not a jpeg")
+    Image.fromarray(gray(64)).save(tmp_path / "full.png")
+    data = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "truncated.png").write_bytes(data[: len(data) // 2])
+    (tmp_path / "full.png").unlink()
+    messages: list[str] = []
+    images, skipped = scan_folder(tmp_path, discover_images(tmp_path), ImageSpec(8, 1),
+                                  warn=messages.append, progress=False)
+    assert images.paths == ["good.png"]
+    assert sorted(p for p, _ in skipped) == ["fake.jpg", "truncated.png", "zero.png"]
+    assert sum("skipped unreadable file" in m for m in messages) == 3
+    assert any("skipped 3 unreadable" in m for m in messages)
+    assert images[0].shape == (1, 8, 8)

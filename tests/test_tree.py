@@ -1,0 +1,131 @@
+"""Tree formats: Newick read by real parsers (Bio.Phylo, dendropy), JSON, round trips, cuts."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import dendropy
+import numpy as np
+import pytest
+from Bio import Phylo
+
+from infohier_cli.decode import decode
+from infohier_cli.errors import UserError
+from infohier_cli.tree import Tree, quote_newick
+
+HOSTILE = ["plain.png", "with space.png", "it's.png", "two''quotes.png", "paren(1).png",
+           "co:lon.png", "com,ma.png", "semi;colon.png", "[bracket].png", "tab\there.png",
+           "ünï/日本.png", "under_score.png", 'dq"x.png', "sub/dir/a.tif"]
+
+
+def hostile_tree(seed: int = 0) -> Tree:
+    rng = np.random.default_rng(seed)
+    points = rng.normal(size=(len(HOSTILE), 2))
+    points *= 0.9 / np.linalg.norm(points, axis=1, keepdims=True)
+    decoded = decode(points)
+    return Tree(list(HOSTILE), decoded.linkage, points, decoded.points)
+
+
+def tree_clusters(tree: Tree) -> set[frozenset]:
+    """Every inner node's leaf-name set."""
+    members: dict[int, frozenset] = {i: frozenset([tree.names[i]]) for i in range(tree.n)}
+    for row, (a, b) in enumerate(tree.children()):
+        members[tree.n + row] = members[a] | members[b]
+    return {members[k] for k in range(tree.n, 2 * tree.n - 1)}
+
+
+def test_quoting_rules():
+    assert quote_newick("a/b-1.png") == "a/b-1.png"
+    assert quote_newick("a b") == "'a b'"
+    assert quote_newick("u_s") == "'u_s'"
+    assert quote_newick("it's") == "'it''s'"
+
+
+def test_newick_shape():
+    text = hostile_tree().to_newick()
+    assert text.endswith(";\n") and text.count(";") == 2  # the name "semi;colon.png" is quoted
+    assert "'it''s.png'" in text and "plain.png:" in text
+
+
+def test_bio_phylo_reads_names_and_topology():
+    tree = hostile_tree()
+    parsed = Phylo.read(io.StringIO(tree.to_newick()), "newick")
+    assert sorted(t.name for t in parsed.get_terminals()) == sorted(HOSTILE)
+    clusters = {frozenset(t.name for t in clade.get_terminals())
+                for clade in parsed.get_nonterminals()}
+    assert clusters == tree_clusters(tree)
+
+
+def test_dendropy_reads_names_and_topology():
+    tree = hostile_tree(1)
+    parsed = dendropy.Tree.get(data=tree.to_newick(), schema="newick",
+                               preserve_underscores=True)
+    assert sorted(leaf.taxon.label for leaf in parsed.leaf_node_iter()) == sorted(HOSTILE)
+    clusters = {frozenset(leaf.taxon.label for leaf in node.leaf_iter())
+                for node in parsed.postorder_internal_node_iter()}
+    assert clusters == tree_clusters(tree)
+    for edge in parsed.postorder_edge_iter():
+        if edge.length is not None:
+            assert edge.length >= 0
+
+
+def test_newick_round_trip_keeps_names_and_topology():
+    tree = hostile_tree(2)
+    again = Tree.from_newick(tree.to_newick())
+    assert sorted(again.names) == sorted(HOSTILE)
+    assert tree_clusters(again) == tree_clusters(tree)
+
+
+def test_reads_multifurcating_newick_from_other_tools():
+    tree = Tree.from_newick("((a,b,c)x:1,(d:2,e:2):1)root;")
+    assert tree.n == 5 and tree.names == ["a", "b", "c", "d", "e"]
+    assert frozenset("abc") in tree_clusters(tree)
+
+
+def test_malformed_newick_is_a_user_error():
+    with pytest.raises(UserError):
+        Tree.from_newick("((a,b);")
+    with pytest.raises(UserError):
+        Tree.from_newick("(a,b)")
+
+
+def test_json_is_d3_ready_and_round_trips():
+    tree = hostile_tree(3)
+    document = json.loads(tree.to_json())
+    assert document["schema"] == "infohier-tree/1" and document["n_leaves"] == len(HOSTILE)
+    root = document["root"]
+    assert root["size"] == len(HOSTILE) and len(root["children"]) == 2
+    leaves, stack = [], [root]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.get("children", []))
+        if "children" not in node:
+            leaves.append(node)
+    assert sorted(leaf["path"] for leaf in leaves) == sorted(HOSTILE)
+    assert all({"x", "y", "id", "height"} <= set(leaf) for leaf in leaves)
+    again = Tree.from_json(tree.to_json())
+    assert again.names == tree.names
+    np.testing.assert_array_equal(again.linkage, tree.linkage)
+
+
+def test_cut_undoes_highest_merges():
+    # ((0,1),(2,3)) then 4 joins last
+    linkage = np.array([[0, 1, 0.1, 2], [2, 3, 0.2, 2], [5, 6, 0.5, 4], [4, 7, 0.9, 5]])
+    tree = Tree(list("abcde"), linkage)
+    assert tree.cut(1).tolist() == [0, 0, 0, 0, 0]
+    assert tree.cut(2).tolist() == [0, 0, 0, 0, 1]
+    assert tree.cut(3).tolist() == [0, 0, 1, 1, 2]
+    assert tree.cut(5).tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(UserError):
+        tree.cut(6)
+
+
+def test_deep_caterpillar_tree_needs_no_recursion():
+    n = 20_000
+    linkage = np.array([[0, 1, 1.0, 2]] + [[i + 1, n + i - 1, 1.0 + i, i + 2]
+                                             for i in range(1, n - 1)], dtype=float)
+    tree = Tree([f"l{i}" for i in range(n)], linkage)
+    text = tree.to_newick()
+    assert text.count("(") == n - 1
+    assert Tree.from_newick(text).n == n
