@@ -297,6 +297,53 @@ def export(
                 embeddings or DEFAULT_RUN / "embeddings.npz")
 
 
+@app.command(name="eval")
+@user_errors
+def evaluate(
+    tree_file: Annotated[Path, typer.Argument(metavar="TREE",
+                                              help="A tree in Newick or infohier JSON.")],
+    labels: Annotated[Optional[Path], typer.Option(
+        help="CSV with a header: path,class[,superclass,...] (paths relative to the image "
+        "folder). Each column after the path is one label level.")] = None,
+    labels_from_folders: Annotated[bool, typer.Option(
+        help="Use the folder names above each image as labels.")] = False,
+    depth: Annotated[int, typer.Option(
+        help="With --labels-from-folders: how many folder levels (1 = parent folder).",
+        min=1)] = 1,
+    embeddings: Annotated[Optional[Path], typer.Option(
+        help="Latents for the Dasgupta cost [default: ./infohier-run/embeddings.npz if "
+        "present].")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")
+                       ] = False,
+) -> None:
+    """Score a tree against labels: dendrogram purity, purity/NMI/ARI of the cut into as
+    many clusters as classes, and the Dasgupta cost under the latent similarity."""
+    import json
+
+    from infohier_cli.pipeline import evaluate_tree, read_label_levels, read_tree
+
+    if (labels is None) == (not labels_from_folders):
+        raise UserError("give exactly one of --labels FILE or --labels-from-folders")
+    tree_obj = read_tree(tree_file)
+    codes, unmatched = read_label_levels(tree_obj, labels,
+                                         depth if labels_from_folders else None)
+    report = evaluate_tree(tree_obj, codes, embeddings or DEFAULT_RUN / "embeddings.npz")
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    typer.echo(f"{report['n_leaves']} leaves")
+    typer.echo(f"{'level':<14}{'classes':>8}{'unlabelled':>11}{'dend.purity':>12}"
+               f"{'cut purity':>11}{'NMI':>7}{'ARI':>7}")
+    for level, scores in report["levels"].items():
+        typer.echo(f"{level:<14}{scores['classes']:>8}{scores['unlabelled']:>11}"
+                   f"{scores['dendrogram_purity']:>12.4f}{scores['cut_purity']:>11.4f}"
+                   f"{scores['cut_nmi']:>7.3f}{scores['cut_ari']:>7.3f}")
+    if "dasgupta_cost" in report:
+        cost = report["dasgupta_cost"]
+        typer.echo(f"Dasgupta cost (normalised, latent similarity): {cost['value']:.5f}"
+                   + (f" ± {cost['stderr']:.5f}" if cost["stderr"] else ""))
+
+
 def main() -> None:
     """Console entry point."""
     app(prog_name="infohier")
