@@ -29,8 +29,9 @@ app = typer.Typer(
 )
 
 DEFAULT_RUN = Path("infohier-run")
-RunOption = Annotated[Path, typer.Option("--run", help="Run folder: checkpoint, embeddings, "
-                                         "log and skipped.txt live here.")]
+RunOption = Annotated[Path, typer.Option(
+    "--run", "--run-dir", help="Run folder: checkpoint, embeddings, log and skipped.txt live "
+    "here. Under torchrun write --run-dir (torchrun reads --run as its own --run-path).")]
 DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
 WorkersOption = Annotated[Optional[int], typer.Option(
     help="Data-loading processes (default: 0 on CPU, up to 8 on CUDA).", min=0)]

@@ -158,6 +158,8 @@ def train(folder: Path, run_dir: Path, overrides: dict[str, Any] | None = None, 
         network = model
         if env.active:
             if sync_bn:
+                if torch_device.type != "cuda":
+                    raise UserError("--sync-bn needs CUDA devices (SyncBatchNorm is GPU-only)")
                 network = torch.nn.SyncBatchNorm.convert_sync_batchnorm(network)
             network = torch.nn.parallel.DistributedDataParallel(
                 network, device_ids=[torch_device.index] if torch_device.type == "cuda" else None,
