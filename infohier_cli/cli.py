@@ -65,6 +65,7 @@ class LabelMode(str, Enum):
 
 
 class TreeSource(str, Enum):
+    auto = "auto"
     disk = "disk"
     latent = "latent"
 
@@ -251,9 +252,11 @@ def tree(
         "--format", help="newick or json [default: from --out's extension, else newick].")
     ] = None,
     source: Annotated[TreeSource, typer.Option(
-        help="disk: greedy decoding of the Poincare-ball points (exact single linkage on "
-        "the hyperbolic LCA); latent: Ward linkage on the encoder's latents.")
-    ] = TreeSource.disk,
+        help="latent: Ward linkage on the latents the joint loss shaped (best measured "
+        "quality, see BENCHMARKS.md; up to 30,000 images); disk: greedy decoding of the "
+        "Poincare-ball points (exact single linkage on the hyperbolic LCA, any size); "
+        "auto: latent up to 30,000 images, else disk.")
+    ] = TreeSource.auto,
     labels: Annotated[LabelMode, typer.Option(
         help="Leaf labels: path (relative path), stem (file name without extension), or id "
         "(L000001...; a TSV id->path map is written beside --out).")] = LabelMode.path,

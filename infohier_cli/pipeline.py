@@ -56,13 +56,16 @@ def embed_folder(folder: Path, run_dir: Path, out: Path, fmt: str, *, device: st
     return len(images), skipped
 
 
-def build_tree(embeddings_file: Path, source: str = "disk") -> Tree:
+def build_tree(embeddings_file: Path, source: str = "auto") -> Tree:
     """Decode an embeddings file into a Tree: greedy hyperbolic decoding of the ball points
-    ('disk'), or Ward linkage on the latents ('latent', at most LATENT_TREE_MAX images)."""
+    ('disk'), Ward linkage on the latents ('latent', at most LATENT_TREE_MAX images), or
+    'auto': latent when it fits, else disk."""
     from infohier_cli.decode import decode
     from infohier_cli.embed import load_embeddings
 
     emb = load_embeddings(embeddings_file)
+    if source == "auto":
+        source = "latent" if len(emb.paths) <= LATENT_TREE_MAX else "disk"
     if source == "latent":
         return Tree(emb.paths, latent_ward(emb.latent), leaf_points=emb.disk)
     decoded = decode(emb.disk)

@@ -86,8 +86,8 @@ def test_pipeline_end_to_end(tmp_path: Path):
 
     assert invoke("tree", "--run", run, "--out", tmp_path / "tree.json").exit_code == 0
     assert json.loads((tmp_path / "tree.json").read_text())["n_leaves"] == len(expected)
-    assert invoke("tree", "--run", run, "--source", "latent", "--out",
-                  tmp_path / "latent.nwk").exit_code == 0
+    assert invoke("tree", "--run", run, "--source", "disk", "--out",
+                  tmp_path / "disk.nwk").exit_code == 0
 
     result = invoke("tree", "--run", run, "--out", "-")
     assert result.exit_code == 0 and result.stdout.endswith(";\n")

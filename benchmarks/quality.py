@@ -1,0 +1,77 @@
+"""Quality table: classical baselines and infohier runs, scored on the same images.
+
+usage: python benchmarks/quality.py FOLDER [--run NAME=RUN_DIR ...] [--image-size 32]
+
+FOLDER must hold labels.csv (path,class[,superclass]) — used only to score. For each run
+folder (made by `infohier train`), two trees are scored: the disk tree (`infohier tree`,
+greedy hyperbolic decoding) and Ward on the run's latents (`--source latent`).
+Prints one markdown table: dendrogram purity and NMI of the cut at each label level,
+with the seconds each row took to build its tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.cluster.hierarchy import linkage
+
+from infohier_cli.data import ImageSpec, discover_images, resolve_channels, scan_folder
+from infohier_cli.pipeline import build_tree, evaluate_tree, read_label_levels
+from infohier_cli.tree import Tree
+
+
+def pixel_matrix(folder: Path, size: int) -> tuple[list[str], np.ndarray]:
+    paths = discover_images(folder)
+    spec = ImageSpec(size, resolve_channels(folder, paths, "auto"))
+    images, _ = scan_folder(folder, paths, spec, progress=False, warn=lambda _m: None)
+    return images.paths, images.cache.reshape(len(images), -1).numpy().astype(np.float64)
+
+
+def score(tree: Tree, labels_csv: Path) -> dict:
+    codes, _ = read_label_levels(tree, labels_csv, None)
+    return evaluate_tree(tree, codes, None)["levels"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--run", action="append", default=[], help="NAME=RUN_DIR")
+    parser.add_argument("--image-size", type=int, default=32)
+    args = parser.parse_args()
+    labels_csv = args.folder / "labels.csv"
+    rows: list[tuple[str, dict, float]] = []
+
+    names, pixels = pixel_matrix(args.folder, args.image_size)
+    centred = pixels - pixels.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    pca = centred @ vt[:50].T
+    for label, data, method in [("raw pixels + ward", pixels, "ward"),
+                                ("raw pixels + average", pixels, "average"),
+                                ("PCA-50 of pixels + ward", pca, "ward")]:
+        started = time.perf_counter()
+        tree = Tree(names, linkage(data, method=method))
+        rows.append((label, score(tree, labels_csv), time.perf_counter() - started))
+
+    for spec in args.run:
+        name, run_dir = spec.split("=", 1)
+        for source, label in [("disk", "disk tree"), ("latent", "ward on latents")]:
+            started = time.perf_counter()
+            tree = build_tree(Path(run_dir) / "embeddings.npz", source)
+            rows.append((f"{name}: {label}", score(tree, labels_csv),
+                         time.perf_counter() - started))
+
+    levels = list(rows[0][1])
+    header = "| method | " + " | ".join(f"DP {lv} | NMI {lv}" for lv in levels) + " | s |"
+    print(header)
+    print("|" + "---|" * (2 * len(levels) + 2))
+    for label, scores, seconds in rows:
+        cells = " | ".join(f"{scores[lv]['dendrogram_purity']:.3f} | {scores[lv]['cut_nmi']:.3f}"
+                           for lv in levels)
+        print(f"| {label} | {cells} | {seconds:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
