@@ -10,7 +10,7 @@ import functools
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -33,7 +33,7 @@ RunOption = Annotated[Path, typer.Option(
     "--run", "--run-dir", help="Run folder: checkpoint, embeddings, log and skipped.txt live "
     "here. Under torchrun write --run-dir (torchrun reads --run as its own --run-path).")]
 DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
-WorkersOption = Annotated[Optional[int], typer.Option(
+WorkersOption = Annotated[int | None, typer.Option(
     help="Data-loading processes (default: 0 on CPU, up to 8 on CUDA).", min=0)]
 
 
@@ -117,62 +117,62 @@ def _require_folder(folder: Path) -> None:
 def train(
     folder: Annotated[Path, typer.Argument(help="Folder of images (searched recursively).")],
     run: RunOption = DEFAULT_RUN,
-    epochs: Annotated[Optional[int], typer.Option(help="Training epochs [default: 30].")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(
+    epochs: Annotated[int | None, typer.Option(help="Training epochs [default: 30].")] = None,
+    batch_size: Annotated[int | None, typer.Option(
         help="Global batch size: images per step over all processes [default: 256].")] = None,
-    image_size: Annotated[Optional[int], typer.Option(
+    image_size: Annotated[int | None, typer.Option(
         help="Images are cropped to their centred square and resized to S x S [default: 32].")
     ] = None,
-    channels: Annotated[Optional[str], typer.Option(
+    channels: Annotated[str | None, typer.Option(
         help="auto (most common in the folder), gray, rgb, or a number [default: auto].")
     ] = None,
-    intensity: Annotated[Optional[str], typer.Option(
+    intensity: Annotated[str | None, typer.Option(
         help="auto (8-bit /255, deeper data per-channel percentile scaling), percentile, or "
         "fixed (divide by the dtype's maximum, for calibrated data) [default: auto].")] = None,
-    width: Annotated[Optional[int], typer.Option(
+    width: Annotated[int | None, typer.Option(
         help="ResNet-18 width (64 = torchvision's; latent size is 8x this) [default: 32].")
     ] = None,
-    lr: Annotated[Optional[float], typer.Option(help="Learning rate [default: 1e-3].")] = None,
-    encoder_lr_scale: Annotated[Optional[float], typer.Option(
+    lr: Annotated[float | None, typer.Option(help="Learning rate [default: 1e-3].")] = None,
+    encoder_lr_scale: Annotated[float | None, typer.Option(
         help="Encoder learning rate = lr x this [default: 1].")] = None,
-    lambda_ct: Annotated[Optional[float], typer.Option(
+    lambda_ct: Annotated[float | None, typer.Option(
         help="Weight of the contrastive (NT-Xent) loss [default: 1].")] = None,
-    lambda_hc: Annotated[Optional[float], typer.Option(
+    lambda_hc: Annotated[float | None, typer.Option(
         help="Weight of the hierarchical (Dasgupta triplet) loss; 0 = SSL only [default: 1].")
     ] = None,
-    tau_ct: Annotated[Optional[float], typer.Option(
+    tau_ct: Annotated[float | None, typer.Option(
         help="NT-Xent temperature [default: 0.2].")] = None,
-    tau_hc: Annotated[Optional[float], typer.Option(
+    tau_hc: Annotated[float | None, typer.Option(
         help="Softmax temperature of the triplet loss [default: 0.05].")] = None,
-    warmup_epochs: Annotated[Optional[int], typer.Option(
+    warmup_epochs: Annotated[int | None, typer.Option(
         help="Contrastive-only epochs before the hierarchical loss joins [default: 5].")
     ] = None,
-    radius: Annotated[Optional[Radius], typer.Option(
+    radius: Annotated[Radius | None, typer.Option(
         help="fixed: every image at radius r-max (HypHC); free: learnt radius [default: fixed].")
     ] = None,
-    r_max: Annotated[Optional[float], typer.Option(
+    r_max: Annotated[float | None, typer.Option(
         help="Largest radius in the Poincare ball [default: 0.95].")] = None,
-    ball_dim: Annotated[Optional[int], typer.Option(
+    ball_dim: Annotated[int | None, typer.Option(
         help="Dimension of the Poincare ball (2 = the disk) [default: 2].")] = None,
-    triplets_per_image: Annotated[Optional[int], typer.Option(
+    triplets_per_image: Annotated[int | None, typer.Option(
         help="Triplets sampled per image in each batch [default: 8].")] = None,
-    center_similarity: Annotated[Optional[bool], typer.Option(
+    center_similarity: Annotated[bool | None, typer.Option(
         "--center-similarity/--raw-similarity",
         help="Centre latents on the batch mean before the cosine similarity [default: centre].")
     ] = None,
-    detach_similarity: Annotated[Optional[bool], typer.Option(
+    detach_similarity: Annotated[bool | None, typer.Option(
         "--detach-similarity/--live-similarity",
         help="Stop the hierarchical loss's gradient through the similarities [default: detach].")
     ] = None,
-    crop_scale_min: Annotated[Optional[float], typer.Option(
+    crop_scale_min: Annotated[float | None, typer.Option(
         help="Smallest crop area of the random resized crop [default: 0.3].")] = None,
-    blur_prob: Annotated[Optional[float], typer.Option(
+    blur_prob: Annotated[float | None, typer.Option(
         help="Probability of a Gaussian blur [default: 0.3].")] = None,
-    jitter: Annotated[Optional[float], typer.Option(
+    jitter: Annotated[float | None, typer.Option(
         help="Brightness/contrast jitter strength [default: 0.4].")] = None,
-    color_jitter: Annotated[Optional[float], typer.Option(
+    color_jitter: Annotated[float | None, typer.Option(
         help="Saturation/hue jitter, RGB only [default: 0 = off].")] = None,
-    seed: Annotated[Optional[int], typer.Option(
+    seed: Annotated[int | None, typer.Option(
         help="Random seed; a CPU run with the same seed is reproducible [default: 0].")] = None,
     device: DeviceOption = "auto",
     workers: WorkersOption = None,
@@ -214,9 +214,9 @@ def train(
 def embed(
     folder: Annotated[Path, typer.Argument(help="Folder of images to place in the disk.")],
     run: RunOption = DEFAULT_RUN,
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         help="Output file ('-' = stdout for csv) [default: RUN/embeddings.npz].")] = None,
-    format: Annotated[Optional[EmbedFormat], typer.Option(
+    format: Annotated[EmbedFormat | None, typer.Option(
         "--format", help="npz or csv [default: from --out's extension, else npz].")] = None,
     with_latent: Annotated[bool, typer.Option(
         help="csv: add the latent columns z0..zD-1.")] = False,
@@ -246,9 +246,9 @@ def embed(
 def tree(
     out: Annotated[Path, typer.Option(help="Output file, or '-' for stdout.")],
     run: RunOption = DEFAULT_RUN,
-    embeddings: Annotated[Optional[Path], typer.Option(
+    embeddings: Annotated[Path | None, typer.Option(
         help="Embeddings file [default: RUN/embeddings.npz].")] = None,
-    format: Annotated[Optional[TreeFormat], typer.Option(
+    format: Annotated[TreeFormat | None, typer.Option(
         "--format", help="newick or json [default: from --out's extension, else newick].")
     ] = None,
     source: Annotated[TreeSource, typer.Option(
@@ -277,18 +277,18 @@ def tree(
 def export(
     tree_file: Annotated[Path, typer.Argument(metavar="TREE",
                                               help="A tree in Newick or infohier JSON.")],
-    out: Annotated[Optional[Path], typer.Option(help="Output file, or '-' for stdout.")
+    out: Annotated[Path | None, typer.Option(help="Output file, or '-' for stdout.")
                    ] = None,
-    format: Annotated[Optional[ExportFormat], typer.Option(
+    format: Annotated[ExportFormat | None, typer.Option(
         "--format", help="newick, json or csv [default: csv with --cut, else from --out].")
     ] = None,
-    cut: Annotated[Optional[list[int]], typer.Option(
+    cut: Annotated[list[int] | None, typer.Option(
         help="Cut into K clusters (repeatable): csv of path and cluster id at each K.")
     ] = None,
-    plot: Annotated[Optional[Path], typer.Option(
+    plot: Annotated[Path | None, typer.Option(
         help="Draw the Poincare disk to this PNG/SVG/PDF: leaves coloured by the first "
         "--cut, merges as hyperbolic geodesics.")] = None,
-    embeddings: Annotated[Optional[Path], typer.Option(
+    embeddings: Annotated[Path | None, typer.Option(
         help="Embeddings giving leaf positions for --plot when TREE has none "
         "[default: ./infohier-run/embeddings.npz].")] = None,
 ) -> None:
@@ -306,7 +306,7 @@ def export(
 def evaluate(
     tree_file: Annotated[Path, typer.Argument(metavar="TREE",
                                               help="A tree in Newick or infohier JSON.")],
-    labels: Annotated[Optional[Path], typer.Option(
+    labels: Annotated[Path | None, typer.Option(
         help="CSV with a header: path,class[,superclass,...] (paths relative to the image "
         "folder). Each column after the path is one label level.")] = None,
     labels_from_folders: Annotated[bool, typer.Option(
@@ -314,7 +314,7 @@ def evaluate(
     depth: Annotated[int, typer.Option(
         help="With --labels-from-folders: how many folder levels (1 = parent folder).",
         min=1)] = 1,
-    embeddings: Annotated[Optional[Path], typer.Option(
+    embeddings: Annotated[Path | None, typer.Option(
         help="Latents for the Dasgupta cost [default: ./infohier-run/embeddings.npz if "
         "present].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")

@@ -24,14 +24,24 @@ from infohier_cli.atomic import atomic_open
 from infohier_cli.augment import TwoViews, sample_seed
 from infohier_cli.checkpoint import config_of, load_checkpoint, save_checkpoint
 from infohier_cli.config import TrainConfig
-from infohier_cli.data import ImageSpec, discover_images, resolve_channels, scan_folder
-from infohier_cli.data import write_skipped
+from infohier_cli.data import (
+    ImageSpec,
+    discover_images,
+    resolve_channels,
+    scan_folder,
+    write_skipped,
+)
 from infohier_cli.device import default_workers, pick_device
 from infohier_cli.distributed import DistEnv, gather_batch
 from infohier_cli.embed import Embeddings, embed_images, save_embeddings
 from infohier_cli.errors import UserError
-from infohier_cli.losses import dasgupta_triplet_loss, joint_loss, latent_similarity, nt_xent
-from infohier_cli.losses import sample_triplets
+from infohier_cli.losses import (
+    dasgupta_triplet_loss,
+    joint_loss,
+    latent_similarity,
+    nt_xent,
+    sample_triplets,
+)
 from infohier_cli.model import InfoHierModel
 
 CHECKPOINT = "checkpoint.pt"

@@ -11,8 +11,7 @@ import tifffile
 import torch
 from PIL import Image
 
-from infohier_cli.data import ImageSpec, discover_images, load_image, resolve_channels
-from infohier_cli.data import scan_folder
+from infohier_cli.data import ImageSpec, discover_images, load_image, resolve_channels, scan_folder
 from infohier_cli.errors import UserError
 
 ODD_NAMES = ["with space.png", "quote's.png", 'double"q.png', "paren(1).png", "co:lon.png",

@@ -8,8 +8,7 @@ import math
 import pytest
 import torch
 
-from infohier_cli.losses import dasgupta_triplet_loss, latent_similarity, nt_xent
-from infohier_cli.losses import sample_triplets
+from infohier_cli.losses import dasgupta_triplet_loss, latent_similarity, nt_xent, sample_triplets
 
 
 def nt_xent_reference(p1: torch.Tensor, p2: torch.Tensor, tau: float) -> float:
