@@ -1,6 +1,6 @@
 """Quality table: classical baselines and infohier runs, scored on the same images.
 
-usage: python benchmarks/quality.py FOLDER [--run NAME=RUN_DIR ...] [--image-size 32]
+usage: python benchmarks/quality.py FOLDER [--run NAME=RUN_DIR ...] [--image-size S]
 
 FOLDER must hold labels.csv (path,class[,superclass]) — used only to score. For each run
 folder (made by `infohier train`), two trees are scored: the disk tree (`infohier tree`,
@@ -18,14 +18,22 @@ from pathlib import Path
 import numpy as np
 from scipy.cluster.hierarchy import linkage
 
-from infohier_cli.data import ImageSpec, discover_images, resolve_channels, scan_folder
+from infohier_cli.data import (
+    ImageSpec,
+    discover_images,
+    resolve_channels,
+    resolve_image_size,
+    sample_shapes,
+    scan_folder,
+)
 from infohier_cli.pipeline import build_tree, evaluate_tree, read_label_levels
 from infohier_cli.tree import Tree
 
 
 def pixel_matrix(folder: Path, size: int) -> tuple[list[str], np.ndarray]:
     paths = discover_images(folder)
-    spec = ImageSpec(size, resolve_channels(folder, paths, "auto"))
+    shapes = sample_shapes(folder, paths)
+    spec = ImageSpec(resolve_image_size(size, shapes), resolve_channels("auto", shapes))
     images, _ = scan_folder(folder, paths, spec, progress=False, warn=lambda _m: None)
     return images.paths, images.cache.reshape(len(images), -1).numpy().astype(np.float64)
 
@@ -39,7 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--run", action="append", default=[], help="NAME=RUN_DIR")
-    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--image-size", type=int, default=0, help="0 = as infohier's auto")
     args = parser.parse_args()
     labels_csv = args.folder / "labels.csv"
     rows: list[tuple[str, dict, float]] = []

@@ -1,9 +1,10 @@
 """The SSL view pipeline: two random views of one C x S x S image (SimCLR-style).
 
 Built from torchvision.transforms.v2 on plain tensors, so it works for 1, 3 or any number
-of channels: random resized crop, horizontal and vertical flips, 90-degree rotations
-(microscopy has no "up"), brightness/contrast, Gaussian blur; saturation/hue jitter only
-for RGB data and only when asked for (`color_jitter` > 0).
+of channels: random resized crop, the mirror symmetries of `symmetry` (left-right flips,
+or all flips and 90-degree rotations for data with no "up" such as microscopy),
+brightness/contrast, Gaussian blur; saturation/hue jitter only for RGB data and only when
+asked for (`color_jitter` > 0).
 """
 
 from __future__ import annotations
@@ -43,10 +44,11 @@ def build_view(config: TrainConfig, channels: int) -> v2.Compose:
     size = config.image_size
     steps: list[torch.nn.Module] = [
         v2.RandomResizedCrop(size, scale=(config.crop_scale_min, 1.0), antialias=True),
-        v2.RandomHorizontalFlip(),
-        v2.RandomVerticalFlip(),
-        RandomRot90(),
     ]
+    if config.symmetry in ("hflip", "dihedral"):
+        steps.append(v2.RandomHorizontalFlip())
+    if config.symmetry == "dihedral":
+        steps += [v2.RandomVerticalFlip(), RandomRot90()]
     if config.jitter > 0:
         steps.append(v2.RandomApply([BrightnessContrast(config.jitter)], p=0.8))
     if config.color_jitter > 0 and channels == 3:

@@ -121,7 +121,8 @@ def train(
     batch_size: Annotated[int | None, typer.Option(
         help="Global batch size: images per step over all processes [default: 256].")] = None,
     image_size: Annotated[int | None, typer.Option(
-        help="Images are cropped to their centred square and resized to S x S [default: 32].")
+        help="Images are cropped to their centred square and resized to S x S; 0 = auto: "
+             "twice the median short side, within 16..32 [default: 0].")
     ] = None,
     channels: Annotated[str | None, typer.Option(
         help="auto (most common in the folder), gray, rgb, or a number [default: auto].")
@@ -164,6 +165,10 @@ def train(
         "--detach-similarity/--live-similarity",
         help="Stop the hierarchical loss's gradient through the similarities [default: detach].")
     ] = None,
+    symmetry: Annotated[str | None, typer.Option(
+        help="Mirror images treated as the same image: none, hflip (left-right), or "
+             "dihedral (all flips and 90-degree turns: data with no 'up', e.g. microscopy) "
+             "[default: none].")] = None,
     crop_scale_min: Annotated[float | None, typer.Option(
         help="Smallest crop area of the random resized crop [default: 0.3].")] = None,
     blur_prob: Annotated[float | None, typer.Option(
@@ -197,7 +202,7 @@ def train(
         warmup_epochs=warmup_epochs, radius=radius.value if radius else None, r_max=r_max,
         ball_dim=ball_dim, triplets_per_image=triplets_per_image,
         center_similarity=center_similarity, detach_similarity=detach_similarity,
-        crop_scale_min=crop_scale_min, blur_prob=blur_prob, jitter=jitter,
+        symmetry=symmetry, crop_scale_min=crop_scale_min, blur_prob=blur_prob, jitter=jitter,
         color_jitter=color_jitter, seed=seed)
     try:
         result = run_training(folder, run, overrides, resume=resume, overwrite=overwrite,

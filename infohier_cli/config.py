@@ -16,13 +16,15 @@ from infohier_cli.errors import UserError
 RADIUS_MODES = ("fixed", "free")
 INTENSITY_MODES = ("auto", "percentile", "fixed")
 CHANNEL_POLICIES = ("auto", "gray", "rgb")
+SYMMETRIES = ("none", "hflip", "dihedral")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyper-parameters of a training run (what a checkpoint needs to rebuild the model).
 
-    Data: `image_size` (S, images become C x S x S), `channels` ('auto', 'gray', 'rgb' or a
+    Data: `image_size` (S, images become C x S x S; 0 = auto, resolved from the folder
+    when training starts and saved resolved), `channels` ('auto', 'gray', 'rgb' or a
     number as a string), `intensity` ('auto': 8-bit / 255 and percentile scaling for deeper
     data, 'percentile', or 'fixed': divide by the dtype's maximum).
     Model: `width` (channels of the ResNet-18 stem; 64 is torchvision's, latents are 8·width),
@@ -33,11 +35,13 @@ class TrainConfig:
     latents, detached from the encoder's graph if `detach_similarity`.
     Optimisation: `epochs`, `batch_size` (global), `lr` (embedding head), `encoder_lr_scale`
     (encoder lr = lr · scale), `weight_decay`, `warmup_epochs` (contrastive only).
-    Augmentation: `crop_scale_min`, `blur_prob`, `jitter` (brightness/contrast strength),
-    `color_jitter` (saturation/hue strength, RGB only).
+    Augmentation: `symmetry` (which mirror images count as "the same": 'none', 'hflip'
+    left-right mirrors, 'dihedral' all flips and 90-degree rotations, for data with no
+    "up" such as microscopy), `crop_scale_min`, `blur_prob`, `jitter` (brightness/contrast
+    strength), `color_jitter` (saturation/hue strength, RGB only).
     """
 
-    image_size: int = 32
+    image_size: int = 0
     channels: str = "auto"
     intensity: str = "auto"
     width: int = 32
@@ -58,6 +62,7 @@ class TrainConfig:
     triplets_per_image: int = 8
     center_similarity: bool = True
     detach_similarity: bool = True
+    symmetry: str = "none"
     crop_scale_min: float = 0.3
     blur_prob: float = 0.3
     jitter: float = 0.4
@@ -66,7 +71,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.image_size >= 8, "--image-size must be at least 8"),
+            (self.image_size == 0 or self.image_size >= 8, "--image-size must be 0 (auto) or >= 8"),
             (self.width >= 4, "--width must be at least 4"),
             (self.ball_dim >= 2, "--ball-dim must be at least 2"),
             (self.radius in RADIUS_MODES, f"--radius must be one of {RADIUS_MODES}"),
@@ -82,6 +87,7 @@ class TrainConfig:
             (self.intensity in INTENSITY_MODES, f"--intensity must be one of {INTENSITY_MODES}"),
             (self.channels in CHANNEL_POLICIES or self.channels.isdigit(),
              "--channels must be auto, gray, rgb or a number"),
+            (self.symmetry in SYMMETRIES, f"--symmetry must be one of {SYMMETRIES}"),
             (0.0 < self.crop_scale_min <= 1.0, "--crop-scale-min must lie in (0, 1]"),
             (0.0 <= self.blur_prob <= 1.0, "--blur-prob must lie in [0, 1]"),
         ]

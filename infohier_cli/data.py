@@ -34,7 +34,8 @@ from infohier_cli.errors import UserError
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
 LUMINANCE = (0.299, 0.587, 0.114)
 PERCENTILES = (0.5, 99.5)
-CHANNEL_SAMPLE = 64
+SHAPE_SAMPLE = 64  # images looked at to pick the channel count and size
+AUTO_SIZE_MIN, AUTO_SIZE_MAX = 16, 32
 
 
 def discover_images(root: Path) -> list[str]:
@@ -199,25 +200,44 @@ def describe_error(error: Exception) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def resolve_channels(root: Path, paths: Sequence[str], policy: str) -> int:
+def sample_shapes(root: Path, paths: Sequence[str]) -> list[tuple[int, int, int]]:
+    """(C, H, W) of up to SHAPE_SAMPLE evenly spaced readable images of the folder."""
+    step = max(1, len(paths) // SHAPE_SAMPLE)
+    shapes = []
+    for rel in paths[::step][:SHAPE_SAMPLE]:
+        try:
+            shapes.append(tuple(read_pixels(root / rel).shape))
+        except Exception:  # unreadable files are reported later, by the loading pass
+            continue
+    return shapes
+
+
+def resolve_channels(policy: str, shapes: Sequence[tuple[int, int, int]]) -> int:
     """The channel count for a run: from the policy, or for 'auto' the most common count
-    among up to CHANNEL_SAMPLE evenly spaced images (ties go to the larger count)."""
+    among the sampled `shapes` (ties go to the larger count; 1 if none was readable)."""
     if policy == "gray":
         return 1
     if policy == "rgb":
         return 3
     if policy.isdigit():
         return int(policy)
-    step = max(1, len(paths) // CHANNEL_SAMPLE)
-    counts: Counter[int] = Counter()
-    for rel in paths[::step][:CHANNEL_SAMPLE]:
-        try:
-            counts[read_pixels(root / rel).shape[0]] += 1
-        except Exception:  # unreadable files are reported later, by the loading pass
-            continue
+    counts = Counter(shape[0] for shape in shapes)
     if not counts:
         return 1
     return max(counts, key=lambda c: (counts[c], c))
+
+
+def resolve_image_size(requested: int, shapes: Sequence[tuple[int, int, int]]) -> int:
+    """The side S images are resized to: `requested`, or for 0 ('auto') twice the median
+    short side of the sampled images, rounded up to a multiple of 8 and kept within
+    [AUTO_SIZE_MIN, AUTO_SIZE_MAX]: small images are not blown up past 2x (it adds compute,
+    not information), large ones are reduced to what the CPU can train on."""
+    if requested:
+        return requested
+    if not shapes:
+        return AUTO_SIZE_MAX
+    side = float(np.median([min(shape[1:]) for shape in shapes]))
+    return int(min(AUTO_SIZE_MAX, max(AUTO_SIZE_MIN, 8 * np.ceil(2 * side / 8))))
 
 
 class _TryLoad:

@@ -10,9 +10,22 @@ its edges taken in decreasing order (Kruskal). Two exact methods, neither holdin
   the points between them uses only edges at least as deep; by the cycle property the MST
   lies inside the n "gap" edges of the angular order. Sort by angle, sort the gaps, union-find.
   O(n log n) time, O(n) memory.
-* anything else: Prim's algorithm on the complete graph, similarities computed on the fly
-  from each newly attached point to the points still outside (vectorised). Exact by the cut
-  property; O(n²) time, O(n) memory.
+* free radius, 2-D: the Klein model maps geodesics to straight chords and its Euclidean
+  norm is monotone in d(0, ·), so s(i, j) is an increasing function of the Euclidean
+  distance from the origin to the chord [k_i, k_j] (k = 2x / (1 + |x|²)), which by the
+  separating-line theorem is σ(i, j) = max_u min(k_i·u, k_j·u) over unit vectors u.
+  Hence i and j are joined at level t (σ ≥ t) iff their arcs {u : k·u ≥ t} overlap; the
+  union of all arcs is {u : h(u) ≥ t}, h the support function of the convex hull, so the
+  clusters at level t are its arcs (each with the points whose direction lies in it).
+  Candidate graph: the m hull edges (v, v') plus, for every point p, the edge to the hull
+  vertex v(p) whose normal cone holds p's direction (σ(p, v(p)) = |k_p|, the largest any
+  edge of p can have). On any arc of {h ≥ t}, the hull vertices whose cones meet it are
+  chained by hull edges with σ ≥ t and every point of that cluster hangs from one of them
+  by an edge with σ ≥ t: thresholded at every t, the candidates have the clusters of the
+  complete graph, so Kruskal on them is exact. n + m edges, O(n log n) time, O(n) memory.
+* anything else (a higher-dimensional ball, or a degenerate hull): Prim's algorithm on the
+  complete graph, similarities computed on the fly from each newly attached point to the
+  points still outside (vectorised). Exact by the cut property; O(n²) time, O(n) memory.
 
 Output (one representation everywhere): `linkage` (n−1, 4) in scipy's format — row i joins
 clusters a and b (leaves 0..n−1, node n+i made by row i) at height h with `size` leaves —
@@ -86,6 +99,28 @@ def candidate_edges_circle(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     return i, j, depth
 
 
+def candidate_edges_hull(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Hull edges plus point -> cone-vertex edges of 2-D ball points (see the module
+    docstring) -> (i, j), or None when the hull is degenerate (fewer than 3 points, or all
+    on one line through the Klein disk)."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    klein = 2.0 * points / (1.0 + (points * points).sum(1, keepdims=True))
+    try:
+        hull = ConvexHull(klein).vertices  # counter-clockwise in 2-D
+    except (QhullError, ValueError):
+        return None
+    following = np.roll(hull, -1)
+    step = klein[following] - klein[hull]
+    normal_angle = np.arctan2(-step[:, 0], step[:, 1])  # outward normal of edge v -> v'
+    order = np.argsort(normal_angle)
+    direction = np.arctan2(klein[:, 1], klein[:, 0])
+    # the first edge normal at or after a direction closes the cone of that edge's start
+    edge = order[np.searchsorted(normal_angle[order], direction) % len(hull)]
+    return np.concatenate([hull, np.arange(len(points))]), np.concatenate([following,
+                                                                           hull[edge]])
+
+
 def mst_prim(points: np.ndarray, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray,
                                                                  np.ndarray]:
     """Maximum spanning tree of s(i, j) = lca_depth, by Prim with on-the-fly similarities.
@@ -115,13 +150,27 @@ def mst_prim(points: np.ndarray, chunk: int = 1 << 20) -> tuple[np.ndarray, np.n
     return np.array(edges_i), np.array(edges_j), np.array(edges_d)
 
 
+def candidate_edges(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edges (i, j, depth) containing a maximum spanning tree, by the cheapest exact method."""
+    if is_fixed_radius(points):
+        return candidate_edges_circle(points)
+    pairs = candidate_edges_hull(points) if points.shape[1] == 2 else None
+    if pairs is None:
+        return mst_prim(points)
+    i, j = pairs
+    keep = i != j
+    i, j = i[keep], j[keep]
+    x = torch.from_numpy(points)
+    return i, j, lca_depth(x[i], x[j]).numpy()
+
+
 def decode(points: np.ndarray) -> Decoded:
     """Greedy (single-linkage) decoding of (n, d) ball points -> Decoded. n >= 1."""
     points = np.asarray(points, dtype=np.float64)
     n = len(points)
     if n < 2:
         return Decoded(np.zeros((0, 4)), np.zeros((0, points.shape[1])))
-    i, j, depth = candidate_edges_circle(points) if is_fixed_radius(points) else mst_prim(points)
+    i, j, depth = candidate_edges(points)
     order = np.lexsort((np.minimum(i, j), -depth))  # deepest first; ties broken by index
     sets = UnionFind(n)
     top = float(origin_distance(torch.from_numpy(points)).max())

@@ -28,6 +28,8 @@ from infohier_cli.data import (
     ImageSpec,
     discover_images,
     resolve_channels,
+    resolve_image_size,
+    sample_shapes,
     scan_folder,
     write_skipped,
 )
@@ -139,8 +141,12 @@ def train(folder: Path, run_dir: Path, overrides: dict[str, Any] | None = None, 
         state = _check_run_dir(run_dir, resume, overwrite)
         config = (config_of(state) if state else TrainConfig()).replace(**(overrides or {}))
         paths = discover_images(folder)
-        channels = int(state["in_channels"]) if state else resolve_channels(folder, paths,
-                                                                            config.channels)
+        if state:
+            channels = int(state["in_channels"])
+        else:
+            shapes = sample_shapes(folder, paths)
+            channels = resolve_channels(config.channels, shapes)
+            config = config.replace(image_size=resolve_image_size(config.image_size, shapes))
         spec = ImageSpec(config.image_size, channels, config.intensity)
         n_workers = default_workers(torch_device) if workers is None else workers
         images, skipped = scan_folder(folder, paths, spec, workers=n_workers, warn=say,

@@ -11,7 +11,15 @@ import tifffile
 import torch
 from PIL import Image
 
-from infohier_cli.data import ImageSpec, discover_images, load_image, resolve_channels, scan_folder
+from infohier_cli.data import (
+    ImageSpec,
+    discover_images,
+    load_image,
+    resolve_channels,
+    resolve_image_size,
+    sample_shapes,
+    scan_folder,
+)
 from infohier_cli.errors import UserError
 
 ODD_NAMES = ["with space.png", "quote's.png", 'double"q.png', "paren(1).png", "co:lon.png",
@@ -114,7 +122,15 @@ def test_float_and_multichannel_tiffs(tmp_path: Path):
     assert stack.shape == (5, 16, 16)
     assert not torch.equal(stack[0], stack[1])
     assert load_image(tmp_path / "rgbish.tif", ImageSpec(16, 3)).shape == (3, 16, 16)
-    assert resolve_channels(tmp_path, ["stack.tif"], "auto") == 5
+    assert resolve_channels("auto", sample_shapes(tmp_path, ["stack.tif"])) == 5
+
+
+@pytest.mark.parametrize(("sides", "expected"), [([8, 8, 9], 16), ([12], 24), ([28, 30], 32),
+                                                  ([500, 2000], 32), ([], 32)])
+def test_auto_image_size_is_twice_the_median_side_within_bounds(sides, expected):
+    shapes = [(1, side, side + 3) for side in sides]
+    assert resolve_image_size(0, shapes) == expected
+    assert resolve_image_size(20, shapes) == 20
 
 
 def test_aspect_rule_centre_square(tmp_path: Path):

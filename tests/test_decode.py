@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from infohier_cli.decode import decode
-from infohier_cli.hyperbolic import lca_depth
+from infohier_cli.decode import candidate_edges, decode, mst_prim
+from infohier_cli.hyperbolic import lca_depth, origin_distance
 from infohier_cli.tree import Tree
 
 
@@ -50,6 +50,41 @@ def test_matches_brute_force_single_linkage(seed: int, mode: str):
     radius = np.full(n, 0.9) if mode == "fixed" else rng.uniform(0.05, 0.97, n)
     points = np.stack([np.cos(angles), np.sin(angles)], 1) * radius[:, None]
     assert decoded_partitions(points) == brute_force_partitions(points)
+
+
+def _free_radius_points(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    if kind == "half-plane":  # the origin lies outside the convex hull
+        return np.stack([rng.uniform(0.2, 0.6, n), rng.uniform(-0.5, 0.5, n)], 1)
+    if kind == "clusters":
+        centres = rng.normal(size=(4, 2))
+        centres *= 0.8 / np.linalg.norm(centres, axis=1, keepdims=True)
+        points = centres[rng.integers(4, size=n)] + 0.05 * rng.normal(size=(n, 2))
+        return points * np.minimum(1.0, 0.97 / np.linalg.norm(points, axis=1, keepdims=True))
+    return np.array([0.9, 0.1]) + 0.01 * rng.normal(size=(n, 2))  # a tiny far patch
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("kind", ["half-plane", "clusters", "patch"])
+def test_free_radius_hull_candidates_match_brute_force(seed: int, kind: str):
+    points = _free_radius_points(kind, 30, np.random.default_rng(seed))
+    assert decoded_partitions(points) == brute_force_partitions(points)
+
+
+def test_free_radius_hull_candidates_give_prims_tree():
+    rng = np.random.default_rng(11)
+    points = rng.normal(size=(600, 2))
+    points *= rng.uniform(0.01, 0.97, (600, 1)) / np.linalg.norm(points, axis=1, keepdims=True)
+    i, _, _ = candidate_edges(points)
+    assert len(i) <= 2 * len(points)  # O(n) candidates, not n²
+    assert np.allclose(np.sort(decode(points).linkage[:, 2]),
+                       np.sort(decode_with_prim(points)))
+
+
+def decode_with_prim(points: np.ndarray) -> np.ndarray:
+    """Heights Prim's complete-graph tree gives (same height convention as decode)."""
+    _, _, depth = mst_prim(points)
+    top = float(origin_distance(torch.from_numpy(points)).max())
+    return top - depth
 
 
 def test_free_radius_three_dimensions():
