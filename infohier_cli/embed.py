@@ -21,10 +21,10 @@ from infohier_cli.errors import UserError
 
 @dataclass(frozen=True)
 class Embeddings:
-    """paths (N,), latent (N, D), disk (N, d), one row per image."""
+    """paths (N,), latent (N, D) (None when not loaded), disk (N, d), one row per image."""
 
     paths: list[str]
-    latent: np.ndarray
+    latent: np.ndarray | None
     disk: np.ndarray
 
 
@@ -72,18 +72,21 @@ def save_embeddings(path: Path, embeddings: Embeddings) -> None:
                  disk=embeddings.disk.astype(np.float32))
 
 
-def load_embeddings(path: Path) -> Embeddings:
-    """Read an embeddings file written by `save_embeddings`; UserError if missing or bad."""
+def load_embeddings(path: Path, with_latent: bool = True) -> Embeddings:
+    """Read an embeddings file written by `save_embeddings`; UserError if missing or bad.
+    `with_latent=False` leaves the (large) latent matrix on disk."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no embeddings file at {path} (run `infohier train` or "
                         "`infohier embed` first, or pass --embeddings)")
     try:
         with np.load(path, allow_pickle=False) as data:
-            paths, latent, disk = data["paths"], data["latent"], data["disk"]
+            paths, disk = data["paths"], data["disk"]
+            latent = data["latent"] if with_latent else None
     except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
         raise UserError(f"cannot read embeddings {path} ({type(error).__name__})") from None
-    if not (len(paths) == len(latent) == len(disk)) or disk.ndim != 2 or len(paths) == 0:
+    rows = len(paths) if latent is None else len(latent)
+    if not (len(paths) == rows == len(disk)) or disk.ndim != 2 or len(paths) == 0:
         raise UserError(f"embeddings {path} are inconsistent or empty")
     return Embeddings([str(p) for p in paths], latent, disk)
 

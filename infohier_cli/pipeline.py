@@ -12,7 +12,7 @@ from infohier_cli.atomic import atomic_open, open_output
 from infohier_cli.errors import UserError
 from infohier_cli.tree import Tree
 
-LATENT_TREE_MAX = 30_000  # Ward on latents holds n²/2 distances
+LATENT_TREE_MAX = 15_000  # Ward on latents holds n²/2 distances (~2 GB peak at 15,000)
 
 
 def embed_folder(folder: Path, run_dir: Path, out: Path, fmt: str, *, device: str = "auto",
@@ -63,10 +63,11 @@ def build_tree(embeddings_file: Path, source: str = "auto") -> Tree:
     from infohier_cli.decode import decode
     from infohier_cli.embed import load_embeddings
 
-    emb = load_embeddings(embeddings_file)
+    emb = load_embeddings(embeddings_file, with_latent=False)
     if source == "auto":
         source = "latent" if len(emb.paths) <= LATENT_TREE_MAX else "disk"
     if source == "latent":
+        emb = load_embeddings(embeddings_file)
         return Tree(emb.paths, latent_ward(emb.latent), leaf_points=emb.disk)
     decoded = decode(emb.disk)
     return Tree(emb.paths, decoded.linkage, leaf_points=emb.disk, node_points=decoded.points)
@@ -99,7 +100,7 @@ def write_tree(tree: Tree, out: Path | str, fmt: str, labels: str = "path") -> N
             with atomic_open(f"{out}.ids.tsv", "w", encoding="utf-8",
                              errors="surrogateescape") as handle:
                 handle.write("id\tpath\n")
-                handle.writelines(f"{i}\t{p}\n" for i, p in zip(names, tree.names))
+                handle.writelines(f"{i}\t{p}\n" for i, p in zip(names, tree.names, strict=True))
     text = tree.to_newick(names) if fmt == "newick" else Tree(
         names, tree.linkage, tree.leaf_points, tree.node_points).to_json()
     with open_output(out, encoding="utf-8", errors="surrogateescape") as handle:
@@ -123,7 +124,7 @@ def attach_points(tree: Tree, embeddings_file: Path) -> Tree:
 
     if tree.leaf_points is not None:
         return tree
-    emb = load_embeddings(embeddings_file)
+    emb = load_embeddings(embeddings_file, with_latent=False)
     row = {name: i for i, name in enumerate(emb.paths)}
     missing = [name for name in tree.names if name not in row]
     if missing:

@@ -165,9 +165,10 @@ def train(folder: Path, run_dir: Path, overrides: dict[str, Any] | None = None, 
         optimisers, schedules = _optimisers(model, config)
         start_epoch = 0
         if state:
-            for optimiser, key in zip(optimisers, ("optimiser", "riemannian_optimiser")):
+            for optimiser, key in zip(optimisers, ("optimiser", "riemannian_optimiser"),
+                                      strict=True):
                 optimiser.load_state_dict(state[key])
-            for schedule, key in zip(schedules, ("schedule", "riemannian_schedule")):
+            for schedule, key in zip(schedules, ("schedule", "riemannian_schedule"), strict=True):
                 schedule.load_state_dict(state[key])
                 schedule.T_max = config.epochs
             start_epoch = int(state["epoch"])
