@@ -119,7 +119,7 @@ def train(
     run: RunOption = DEFAULT_RUN,
     epochs: Annotated[int | None, typer.Option(help="Training epochs [default: 30].")] = None,
     batch_size: Annotated[int | None, typer.Option(
-        help="Global batch size: images per step over all processes [default: 256].")] = None,
+        help="Global batch size: images per step over all processes [default: 64].")] = None,
     image_size: Annotated[int | None, typer.Option(
         help="Images are cropped to their centred square and resized to S x S; 0 = auto: "
              "twice the median short side, within 16..32 [default: 0].")
@@ -142,14 +142,15 @@ def train(
         help="Weight of the hierarchical (Dasgupta triplet) loss; 0 = SSL only [default: 1].")
     ] = None,
     tau_ct: Annotated[float | None, typer.Option(
-        help="NT-Xent temperature [default: 0.2].")] = None,
+        help="NT-Xent temperature [default: 0.5].")] = None,
     tau_hc: Annotated[float | None, typer.Option(
         help="Softmax temperature of the triplet loss [default: 0.05].")] = None,
     warmup_epochs: Annotated[int | None, typer.Option(
         help="Contrastive-only epochs before the hierarchical loss joins [default: 5].")
     ] = None,
     radius: Annotated[Radius | None, typer.Option(
-        help="fixed: every image at radius r-max (HypHC); free: learnt radius [default: fixed].")
+        help="fixed: every image at radius r-max (HypHC); free: learnt radius, at most "
+             "r-max [default: free].")
     ] = None,
     r_max: Annotated[float | None, typer.Option(
         help="Largest radius in the Poincare ball [default: 0.95].")] = None,

@@ -38,7 +38,8 @@ def test_short_run_lowers_the_joint_loss_and_writes_the_run_folder(image_folder,
     with np.load(tmp_path / "run" / "embeddings.npz") as emb:
         assert emb["latent"].shape == (18, 64) and emb["disk"].shape == (18, 2)
         assert list(emb["paths"])[:2] == ["c0/img0.png", "c0/img1.png"]
-        assert np.allclose(np.linalg.norm(emb["disk"], axis=1), 0.95, atol=1e-4)
+        radii = np.linalg.norm(emb["disk"], axis=1)
+        assert np.all((radii > 0) & (radii <= 0.95 + 1e-4))  # the default free radius
 
 
 def test_lambda_hc_zero_is_the_ssl_only_ablation(image_folder, tmp_path):
