@@ -2,6 +2,7 @@
 
 usage: python benchmarks/quality.py FOLDER [--run NAME=RUN_DIR ...] [--image-size S]
 
+Needs the `bench` extra (scikit-image, for HOG): pip install '.[bench]'.
 FOLDER must hold labels.csv (path,class[,superclass]) — used only to score. For each run
 folder (made by `infohier train`), two trees are scored: the disk tree (`infohier tree`,
 greedy hyperbolic decoding) and Ward on the run's latents (`--source latent`).
@@ -30,12 +31,24 @@ from infohier_cli.pipeline import build_tree, evaluate_tree, read_label_levels
 from infohier_cli.tree import Tree
 
 
-def pixel_matrix(folder: Path, size: int) -> tuple[list[str], np.ndarray]:
+def pixel_matrix(folder: Path, size: int) -> tuple[list[str], np.ndarray, ImageSpec]:
     paths = discover_images(folder)
     shapes = sample_shapes(folder, paths)
     spec = ImageSpec(resolve_image_size(size, shapes), resolve_channels("auto", shapes))
     images, _ = scan_folder(folder, paths, spec, progress=False, warn=lambda _m: None)
-    return images.paths, images.cache.reshape(len(images), -1).numpy().astype(np.float64)
+    pixels = images.cache.reshape(len(images), -1).numpy().astype(np.float64)
+    return images.paths, pixels, spec
+
+
+def hog_matrix(pixels: np.ndarray, channels: int, size: int) -> np.ndarray:
+    """HOG descriptors (scikit-image, the `bench` extra): 9 orientations, 4x4-pixel cells
+    at 16 px and 8x8 above, 2x2-cell blocks, of the channel-mean image."""
+    from skimage.feature import hog
+
+    cell = 4 if size <= 16 else 8
+    images = pixels.reshape(len(pixels), channels, size, size).mean(axis=1)
+    return np.stack([hog(image, orientations=9, pixels_per_cell=(cell, cell),
+                         cells_per_block=(2, 2)) for image in images])
 
 
 def score(tree: Tree, labels_csv: Path) -> dict:
@@ -52,16 +65,23 @@ def main() -> None:
     labels_csv = args.folder / "labels.csv"
     rows: list[tuple[str, dict, float]] = []
 
-    names, pixels = pixel_matrix(args.folder, args.image_size)
+    names, pixels, spec = pixel_matrix(args.folder, args.image_size)
     centred = pixels - pixels.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     pca = centred @ vt[:50].T
-    for label, data, method in [("raw pixels + ward", pixels, "ward"),
-                                ("raw pixels + average", pixels, "average"),
-                                ("PCA-50 of pixels + ward", pca, "ward")]:
+    started = time.perf_counter()
+    hog = hog_matrix(pixels, spec.channels, spec.size)
+    hog_seconds = time.perf_counter() - started
+    for label, data, method, feature_seconds in [
+            ("raw pixels + ward", pixels, "ward", 0.0),
+            ("raw pixels + average", pixels, "average", 0.0),
+            ("PCA-50 of pixels + ward", pca, "ward", 0.0),
+            ("HOG + ward", hog, "ward", hog_seconds),
+            ("HOG + average", hog, "average", hog_seconds)]:
         started = time.perf_counter()
         tree = Tree(names, linkage(data, method=method))
-        rows.append((label, score(tree, labels_csv), time.perf_counter() - started))
+        rows.append((label, score(tree, labels_csv),
+                     feature_seconds + time.perf_counter() - started))
 
     for spec in args.run:
         name, run_dir = spec.split("=", 1)
