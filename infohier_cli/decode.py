@@ -3,7 +3,7 @@
 Greedy HypHC decoding merges, bottom-up, the two clusters holding the pair of leaves whose
 hyperbolic LCA is deepest: single linkage on the similarity s(i, j) = d_o(e_i ∨ e_j).
 Single linkage is the maximum spanning tree (MST) of the complete graph weighted by s,
-its edges taken in decreasing order (Kruskal). Two exact methods, neither holding n² numbers:
+its edges taken in decreasing order (Kruskal). Three exact methods, none holding n² numbers:
 
 * all leaves on one circle (fixed radius, 2-D): s(i, j) decreases with the angle between
   i and j, so for any i, j that are not angular neighbours, the path i -> ... -> j through
