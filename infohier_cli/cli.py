@@ -259,9 +259,9 @@ def tree(
     ] = None,
     source: Annotated[TreeSource, typer.Option(
         help="latent: Ward linkage on the latents the joint loss shaped (best measured "
-        "quality, see BENCHMARKS.md; up to 15,000 images); disk: greedy decoding of the "
-        "Poincare-ball points (exact single linkage on the hyperbolic LCA, any size); "
-        "auto: latent up to 15,000 images, else disk.")
+        "quality, see BENCHMARKS.md; exact up to 15,000 images, anchored above); disk: "
+        "greedy decoding of the Poincare-ball points (exact single linkage on the "
+        "hyperbolic LCA, any size, fastest); auto: latent up to 200,000 images, else disk.")
     ] = TreeSource.auto,
     labels: Annotated[LabelMode, typer.Option(
         help="Leaf labels: path (relative path), stem (file name without extension), or id "

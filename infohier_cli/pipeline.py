@@ -12,7 +12,7 @@ from infohier_cli.atomic import atomic_open, open_output
 from infohier_cli.errors import UserError
 from infohier_cli.tree import Tree
 
-LATENT_TREE_MAX = 15_000  # Ward on latents holds n²/2 distances (~2 GB peak at 15,000)
+LATENT_AUTO_MAX = 200_000  # `auto` builds the latent tree up to here, the disk tree above
 
 
 def embed_folder(folder: Path, run_dir: Path, out: Path, fmt: str, *, device: str = "auto",
@@ -58,33 +58,20 @@ def embed_folder(folder: Path, run_dir: Path, out: Path, fmt: str, *, device: st
 
 def build_tree(embeddings_file: Path, source: str = "auto") -> Tree:
     """Decode an embeddings file into a Tree: greedy hyperbolic decoding of the ball points
-    ('disk'), Ward linkage on the latents ('latent', at most LATENT_TREE_MAX images), or
-    'auto': latent when it fits, else disk."""
+    ('disk'), Ward linkage on the latents ('latent', exact up to 15,000 images, anchored
+    above: see latent_tree.py), or 'auto': latent up to LATENT_AUTO_MAX images, else disk."""
     from infohier_cli.decode import decode
     from infohier_cli.embed import load_embeddings
+    from infohier_cli.latent_tree import latent_linkage
 
     emb = load_embeddings(embeddings_file, with_latent=False)
     if source == "auto":
-        source = "latent" if len(emb.paths) <= LATENT_TREE_MAX else "disk"
+        source = "latent" if len(emb.paths) <= LATENT_AUTO_MAX else "disk"
     if source == "latent":
         emb = load_embeddings(embeddings_file)
-        return Tree(emb.paths, latent_ward(emb.latent), leaf_points=emb.disk)
+        return Tree(emb.paths, latent_linkage(emb.latent), leaf_points=emb.disk)
     decoded = decode(emb.disk)
     return Tree(emb.paths, decoded.linkage, leaf_points=emb.disk, node_points=decoded.points)
-
-
-def latent_ward(latent: np.ndarray) -> np.ndarray:
-    """Ward linkage (scipy) of centred, L2-normalised latents. (n, D) -> (n−1, 4)."""
-    from scipy.cluster.hierarchy import linkage
-
-    if len(latent) > LATENT_TREE_MAX:
-        raise UserError(f"--source latent holds n² distances; use --source disk above "
-                        f"{LATENT_TREE_MAX} images")
-    if len(latent) < 2:
-        return np.zeros((0, 4))
-    centred = latent - latent.mean(axis=0, keepdims=True)
-    unit = centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
-    return linkage(unit.astype(np.float64), method="ward")
 
 
 def write_tree(tree: Tree, out: Path | str, fmt: str, labels: str = "path") -> None:
@@ -216,13 +203,12 @@ def evaluate_tree(tree: Tree, codes: dict[str, np.ndarray], embeddings_file: Pat
                                    **{f"cut_{key}": value for key, value in flat.items()}}
     if embeddings_file is not None and Path(embeddings_file).is_file():
         from infohier_cli.embed import load_embeddings
+        from infohier_cli.latent_tree import normalise
 
         emb = load_embeddings(embeddings_file)
         row = {name: i for i, name in enumerate(emb.paths)}
         if all(name in row for name in tree.names):
-            z = emb.latent[[row[name] for name in tree.names]].astype(np.float64)
-            z -= z.mean(axis=0)
-            z /= np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+            z = normalise(emb.latent[[row[name] for name in tree.names]])
 
             def similarity(i, j):
                 return (1 + np.einsum("ij,ij->i", z[i], z[j])) / 2
