@@ -22,9 +22,7 @@ from scipy.cluster.hierarchy import linkage
 from infohier_cli.data import (
     ImageSpec,
     discover_images,
-    resolve_channels,
-    resolve_image_size,
-    sample_shapes,
+    resolve_spec,
     scan_folder,
 )
 from infohier_cli.pipeline import build_tree, evaluate_tree, read_label_levels
@@ -33,8 +31,7 @@ from infohier_cli.tree import Tree
 
 def pixel_matrix(folder: Path, size: int) -> tuple[list[str], np.ndarray, ImageSpec]:
     paths = discover_images(folder)
-    shapes = sample_shapes(folder, paths)
-    spec = ImageSpec(resolve_image_size(size, shapes), resolve_channels("auto", shapes))
+    spec = resolve_spec(folder, paths, "auto", size)
     images, _ = scan_folder(folder, paths, spec, progress=False, warn=lambda _m: None)
     pixels = images.cache.reshape(len(images), -1).numpy().astype(np.float64)
     return images.paths, pixels, spec

@@ -240,6 +240,16 @@ def resolve_image_size(requested: int, shapes: Sequence[tuple[int, int, int]]) -
     return int(min(AUTO_SIZE_MAX, max(AUTO_SIZE_MIN, 8 * np.ceil(2 * side / 8))))
 
 
+def resolve_spec(root: Path, paths: Sequence[str], channel_policy: str, requested_size: int,
+                 intensity: str = "auto") -> ImageSpec:
+    """The ImageSpec of a new run: channels from `channel_policy`, size from
+    `requested_size` (0 = auto); the folder is sampled only when one of them is 'auto'."""
+    needs_sample = channel_policy == "auto" or requested_size == 0
+    shapes = sample_shapes(root, paths) if needs_sample else []
+    return ImageSpec(resolve_image_size(requested_size, shapes),
+                     resolve_channels(channel_policy, shapes), intensity)
+
+
 class _TryLoad:
     """Dataset wrapper that returns (index, tensor or None, reason) instead of raising."""
 

@@ -49,6 +49,7 @@ def latent_linkage(latent: np.ndarray, exact_max: int = EXACT_MAX, anchors: int 
     n = len(unit)
     if n <= exact_max:
         return ward(unit)
+    anchors = min(anchors, n)
     anchor_rows = np.sort(np.random.default_rng(seed).choice(n, size=anchors, replace=False))
     cell = nearest_anchor(unit, unit[anchor_rows])
     cell[anchor_rows] = np.arange(anchors)

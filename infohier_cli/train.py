@@ -27,9 +27,7 @@ from infohier_cli.config import TrainConfig
 from infohier_cli.data import (
     ImageSpec,
     discover_images,
-    resolve_channels,
-    resolve_image_size,
-    sample_shapes,
+    resolve_spec,
     scan_folder,
     write_skipped,
 )
@@ -143,11 +141,12 @@ def train(folder: Path, run_dir: Path, overrides: dict[str, Any] | None = None, 
         paths = discover_images(folder)
         if state:
             channels = int(state["in_channels"])
+            spec = ImageSpec(config.image_size, channels, config.intensity)
         else:
-            shapes = sample_shapes(folder, paths)
-            channels = resolve_channels(config.channels, shapes)
-            config = config.replace(image_size=resolve_image_size(config.image_size, shapes))
-        spec = ImageSpec(config.image_size, channels, config.intensity)
+            spec = resolve_spec(folder, paths, config.channels, config.image_size,
+                                config.intensity)
+            channels = spec.channels
+            config = config.replace(image_size=spec.size)
         n_workers = default_workers(torch_device) if workers is None else workers
         images, skipped = scan_folder(folder, paths, spec, workers=n_workers, warn=say,
                                       progress=progress and env.is_main)

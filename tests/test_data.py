@@ -11,12 +11,14 @@ import tifffile
 import torch
 from PIL import Image
 
+import infohier_cli.data as data_module
 from infohier_cli.data import (
     ImageSpec,
     discover_images,
     load_image,
     resolve_channels,
     resolve_image_size,
+    resolve_spec,
     sample_shapes,
     scan_folder,
 )
@@ -131,6 +133,18 @@ def test_auto_image_size_is_twice_the_median_side_within_bounds(sides, expected)
     shapes = [(1, side, side + 3) for side in sides]
     assert resolve_image_size(0, shapes) == expected
     assert resolve_image_size(20, shapes) == 20
+
+
+def test_resolve_spec_samples_the_folder_only_for_auto(tmp_path: Path, monkeypatch):
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
+    assert resolve_spec(tmp_path, ["rgb.png"], "auto", 0) == ImageSpec(16, 3)
+    assert resolve_spec(tmp_path, ["rgb.png"], "gray", 0) == ImageSpec(16, 1)
+
+    def no_sampling(*_args):
+        raise AssertionError("the folder was sampled although nothing was 'auto'")
+
+    monkeypatch.setattr(data_module, "sample_shapes", no_sampling)
+    assert resolve_spec(tmp_path, ["rgb.png"], "gray", 24, "fixed") == ImageSpec(24, 1, "fixed")
 
 
 def test_aspect_rule_centre_square(tmp_path: Path):

@@ -42,3 +42,9 @@ def test_anchored_tree_is_deterministic():
     points, _ = blobs(1000, 3, 0.8, 3)
     first = latent_linkage(points, exact_max=100, anchors=64)
     assert np.array_equal(first, latent_linkage(points, exact_max=100, anchors=64))
+
+
+def test_more_anchors_than_latents_still_gives_a_tree():
+    points, _ = blobs(50, 2, 0.5, 4)
+    rows = latent_linkage(points, exact_max=10, anchors=1000)
+    assert is_valid_linkage(rows) and rows[-1, 3] == 50
