@@ -1,0 +1,300 @@
+"""Build the development suite: labelled image folders of different kinds, one command.
+
+usage: python benchmarks/make_suite.py OUT [--only NAME ...] [--seed 0]
+
+Every folder is OUT/NAME/ with images under <superclass>/<class>/ and a labels.csv
+(path,class,superclass) used only to score trees (benchmarks/quality.py); infohier never
+reads the labels. Deterministic for a given --seed. Folders:
+
+- digits    real 8x8 handwritten digits drawn at 32 px (../shared/datasets/make_digits.py),
+            10 digits in 3 stroke families; 1,797 images, 8-bit gray.
+- photos    48-px patches cut near fixed points of the photographs scikit-learn and
+            matplotlib ship (china, flower, grace_hopper); class = the place in the
+            photograph, superclass = the photograph; 4 places x 3 photos x 30, 8-bit RGB.
+- shapes    drawn shapes at random position, size and rotation on a noisy shaded
+            background; class = shape, superclass = family (polygons, round, strokes);
+            9 shapes x 35, 8-bit gray, 48 px.
+- textures  procedural textures; class = pattern, superclass = kind (oriented, stochastic);
+            6 patterns x 40, 8-bit gray, 48 px.
+- cells16   synthetic fluorescence micrographs, 16-bit, 3 channels (nucleus, cytoplasm
+            marker, spots) in one TIFF each; superclass = nuclear shape (round, elongated),
+            class = marker pattern (diffuse, punctate, membrane); 6 phenotypes x 45, 64 px,
+            random exposure and background per image, like a real plate.
+
+Needs the `bench` extra (scikit-learn) and matplotlib (a dependency of infohier).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image, ImageDraw, ImageFilter
+
+HERE = Path(__file__).resolve().parent
+MAKE_DIGITS = HERE.parent.parent / "shared" / "datasets" / "make_digits.py"
+
+Sample = tuple[str, str, np.ndarray]  # (superclass, class, image array)
+
+
+def _write_folder(out: Path, samples: Iterator[Sample], suffix: str) -> int:
+    """Save every sample as out/<superclass>/<class>/<class>_NNN<suffix>; write labels.csv."""
+    rows, counts = [], {}
+    for superclass, name, image in samples:
+        index = counts.get(name, 0)
+        counts[name] = index + 1
+        rel = f"{superclass}/{name}/{name}_{index:03d}{suffix}"
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".tif":
+            tifffile.imwrite(path, image, photometric="minisblack")
+        else:
+            Image.fromarray(image).save(path)
+        rows.append((rel, name, superclass))
+    with open(out / "labels.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "class", "superclass"])
+        writer.writerows(rows)
+    return len(rows)
+
+
+def _to_u8(image: np.ndarray) -> np.ndarray:
+    return np.clip(image * 255.0, 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- photos
+def photo_samples(rng: np.random.Generator, per_class: int = 30, size: int = 48
+                  ) -> Iterator[Sample]:
+    """Patches jittered by up to ±size/2 around four fixed places of each photograph."""
+    import matplotlib.cbook
+    from sklearn.datasets import load_sample_images
+
+    bundle = load_sample_images()
+    photos = {Path(name).stem: image for name, image in zip(bundle.filenames, bundle.images,
+                                                           strict=True)}
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as handle:
+        photos["grace_hopper"] = np.asarray(Image.open(handle).convert("RGB"))
+    for photo, image in photos.items():
+        h, w = image.shape[:2]
+        places = [(int(h * fy), int(w * fx)) for fy in (0.25, 0.6) for fx in (0.3, 0.7)]
+        for place, (cy, cx) in enumerate(places):
+            for _ in range(per_class):
+                y = cy - size // 2 + int(rng.integers(-size // 2, size // 2 + 1))
+                x = cx - size // 2 + int(rng.integers(-size // 2, size // 2 + 1))
+                y, x = np.clip(y, 0, h - size), np.clip(x, 0, w - size)
+                yield photo, f"{photo}_p{place}", image[y:y + size, x:x + size].copy()
+
+
+# ---------------------------------------------------------------- shapes
+def _polygon(sides: int, radius: float, angle: float, cx: float, cy: float,
+             star: bool = False) -> list[tuple[float, float]]:
+    count = sides * (2 if star else 1)
+    points = []
+    for i in range(count):
+        r = radius * (0.45 if star and i % 2 else 1.0)
+        a = angle + 2 * np.pi * i / count
+        points.append((cx + r * np.cos(a), cy + r * np.sin(a)))
+    return points
+
+
+def _draw_shape(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    scale = 4  # draw large, then downsample: anti-aliased edges
+    big = size * scale
+    canvas = Image.new("L", (big, big), 0)
+    draw = ImageDraw.Draw(canvas)
+    radius = big * rng.uniform(0.22, 0.34)
+    cx, cy = (big / 2 + rng.uniform(-0.12, 0.12) * big for _ in range(2))
+    angle = rng.uniform(0, 2 * np.pi)
+    stroke = int(big * 0.06)
+    box = (cx - radius, cy - radius, cx + radius, cy + radius)
+    if kind in ("triangle", "square", "hexagon"):
+        sides = {"triangle": 3, "square": 4, "hexagon": 6}[kind]
+        draw.polygon(_polygon(sides, radius, angle, cx, cy), fill=255)
+    elif kind == "disc":
+        draw.ellipse(box, fill=255)
+    elif kind == "ring":
+        draw.ellipse(box, outline=255, width=stroke)
+    elif kind == "crescent":
+        draw.ellipse(box, fill=255)
+        dx, dy = radius * 0.5 * np.cos(angle), radius * 0.5 * np.sin(angle)
+        draw.ellipse((box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy), fill=0)
+    else:  # strokes: plus, asterisk, bars
+        arms = {"plus": 2, "asterisk": 3}.get(kind)
+        if arms:
+            for i in range(arms):
+                a = angle + np.pi * i / arms
+                dx, dy = radius * np.cos(a), radius * np.sin(a)
+                draw.line((cx - dx, cy - dy, cx + dx, cy + dy), fill=255, width=stroke)
+        else:
+            for offset in (-0.5, 0.0, 0.5):
+                ox, oy = offset * radius * np.sin(angle), -offset * radius * np.cos(angle)
+                dx, dy = radius * np.cos(angle), radius * np.sin(angle)
+                draw.line((cx + ox - dx, cy + oy - dy, cx + ox + dx, cy + oy + dy), fill=255,
+                          width=stroke)
+    mask = np.asarray(canvas.resize((size, size), Image.LANCZOS), dtype=np.float64) / 255.0
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    background = rng.uniform(0.1, 0.3) + rng.uniform(-0.15, 0.15) * (xx - 0.5) \
+        + rng.uniform(-0.15, 0.15) * (yy - 0.5)
+    foreground = rng.uniform(0.6, 0.95)
+    image = background * (1 - mask) + foreground * mask + rng.normal(0, 0.04, (size, size))
+    return _to_u8(image)
+
+
+SHAPES = {"polygons": ("triangle", "square", "hexagon"), "round": ("disc", "ring", "crescent"),
+          "strokes": ("plus", "asterisk", "bars")}
+
+
+def shape_samples(rng: np.random.Generator, per_class: int = 35, size: int = 48
+                  ) -> Iterator[Sample]:
+    for family, kinds in SHAPES.items():
+        for kind in kinds:
+            for _ in range(per_class):
+                yield family, kind, _draw_shape(kind, rng, size)
+
+
+# ---------------------------------------------------------------- textures
+def _smooth_noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
+    noise = Image.fromarray(_to_u8(rng.uniform(0, 1, (size, size))))
+    blurred = np.asarray(noise.filter(ImageFilter.GaussianBlur(sigma)), dtype=np.float64)
+    blurred -= blurred.mean()
+    return blurred / (blurred.std() + 1e-9)
+
+
+def _texture(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    phase = rng.uniform(0, 2 * np.pi)
+    if kind in ("stripes", "weave", "checker"):
+        period = rng.uniform(5.0, 8.0)
+        angle = rng.uniform(-0.3, 0.3) + (np.pi / 4 if kind == "weave" else 0.0)
+        u = xx * np.cos(angle) + yy * np.sin(angle)
+        v = -xx * np.sin(angle) + yy * np.cos(angle)
+        wave = np.sin(2 * np.pi * u / period + phase)
+        if kind == "checker":
+            wave = wave * np.sin(2 * np.pi * v / period + phase)
+        elif kind == "weave":
+            wave = np.where(np.sin(2 * np.pi * v / (2 * period)) > 0, wave,
+                            np.sin(2 * np.pi * v / period + phase))
+        image = 0.5 + 0.35 * wave
+    elif kind == "grain":
+        image = 0.5 + 0.18 * _smooth_noise(rng, size, 0.8)
+    elif kind == "blobs":
+        image = 0.5 + 0.2 * _smooth_noise(rng, size, 3.5)
+    else:  # dots
+        image = np.full((size, size), 0.3)
+        for _ in range(int(rng.integers(10, 18))):
+            cy, cx = rng.uniform(0, size, 2)
+            r = rng.uniform(1.5, 3.0)
+            image = np.maximum(image, 0.3 + 0.5 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2)
+                                                           / (2 * r * r)))
+    contrast = rng.uniform(0.7, 1.2)
+    image = 0.5 + contrast * (image - 0.5) + rng.uniform(-0.1, 0.1)
+    return _to_u8(image + rng.normal(0, 0.03, (size, size)))
+
+
+TEXTURES = {"oriented": ("stripes", "weave", "checker"), "stochastic": ("grain", "blobs", "dots")}
+
+
+def texture_samples(rng: np.random.Generator, per_class: int = 40, size: int = 48
+                    ) -> Iterator[Sample]:
+    for kind, patterns in TEXTURES.items():
+        for pattern in patterns:
+            for _ in range(per_class):
+                yield kind, pattern, _texture(pattern, rng, size)
+
+
+# ---------------------------------------------------------------- cells (16-bit, 3 channels)
+def _cell(nucleus: str, marker: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    cy, cx = size / 2 + rng.uniform(-6, 6, 2)
+    angle = rng.uniform(0, np.pi)
+    u = (xx - cx) * np.cos(angle) + (yy - cy) * np.sin(angle)
+    v = -(xx - cx) * np.sin(angle) + (yy - cy) * np.cos(angle)
+    cell_r = rng.uniform(19, 25)
+    cell = np.hypot(u / 1.1, v) / cell_r  # < 1 inside the cell
+    if nucleus == "round":
+        a = b = rng.uniform(7, 9)
+    else:
+        a, b = rng.uniform(11, 14), rng.uniform(4.5, 6)
+    nuc = np.hypot(u / a, v / b)
+    dna = np.clip(1.2 - nuc, 0, 1) ** 0.7 * (1 + 0.15 * _smooth_noise(rng, size, 1.5))
+    inside = (cell < 1).astype(np.float64)
+    if marker == "diffuse":
+        mark = inside * (0.6 + 0.1 * _smooth_noise(rng, size, 2.0))
+        spots = np.zeros_like(mark)
+    elif marker == "punctate":
+        mark = inside * 0.15
+        spots = np.zeros_like(mark)
+        for _ in range(int(rng.integers(12, 20))):
+            r, t = cell_r * np.sqrt(rng.uniform(0.1, 0.85)), rng.uniform(0, 2 * np.pi)
+            sy, sx = cy + r * np.sin(t), cx + r * np.cos(t)
+            spots += np.exp(-((yy - sy) ** 2 + (xx - sx) ** 2) / (2 * 1.3**2))
+    else:  # membrane
+        mark = np.exp(-((cell - 1.0) ** 2) / (2 * 0.06**2)) * 0.9
+        spots = np.zeros_like(mark)
+    gain = rng.uniform(0.5, 1.0)
+    background = rng.uniform(300, 1500)
+    channels = []
+    for signal, peak in ((dna, 40000), (mark, 25000), (np.clip(spots, 0, 1) + 0.05 * inside,
+                                                        30000)):
+        image = background + gain * peak * signal
+        image = rng.poisson(np.clip(image, 0, None) / 8.0) * 8.0 + rng.normal(0, 60, image.shape)
+        channels.append(np.clip(image, 0, 65535).astype(np.uint16))
+    return np.stack(channels)  # (3, S, S) uint16
+
+
+PHENOTYPES = {"round": ("diffuse", "punctate", "membrane"),
+              "elongated": ("diffuse", "punctate", "membrane")}
+
+
+def cell_samples(rng: np.random.Generator, per_class: int = 45, size: int = 64
+                 ) -> Iterator[Sample]:
+    for nucleus, markers in PHENOTYPES.items():
+        for marker in markers:
+            for _ in range(per_class):
+                yield nucleus, f"{nucleus}_{marker}", _cell(nucleus, marker, rng, size)
+
+
+# ---------------------------------------------------------------- driver
+def make_digits(out: Path, _rng: np.random.Generator) -> int:
+    subprocess.run([sys.executable, str(MAKE_DIGITS), str(out)], check=True)
+    with open(out / "labels.csv", encoding="utf-8") as handle:
+        return sum(1 for _ in handle) - 1
+
+
+def _generated(samples: Callable[[np.random.Generator], Iterator[Sample]], suffix: str
+               ) -> Callable[[Path, np.random.Generator], int]:
+    return lambda out, rng: _write_folder(out, samples(rng), suffix)
+
+
+FOLDERS: dict[str, Callable[[Path, np.random.Generator], int]] = {
+    "digits": make_digits,
+    "photos": _generated(photo_samples, ".png"),
+    "shapes": _generated(shape_samples, ".png"),
+    "textures": _generated(texture_samples, ".png"),
+    "cells16": _generated(cell_samples, ".tif"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--only", action="append", choices=sorted(FOLDERS))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    for name in args.only or FOLDERS:
+        out = args.out / name
+        if out.exists() and any(out.iterdir()):
+            sys.exit(f"error: {out} is not empty; remove it to rebuild")
+        out.mkdir(parents=True, exist_ok=True)
+        count = FOLDERS[name](out, np.random.default_rng([args.seed, list(FOLDERS).index(name)]))
+        print(f"{name}: {count} images in {out}")
+
+
+if __name__ == "__main__":
+    main()
