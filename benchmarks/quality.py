@@ -25,8 +25,9 @@ from infohier_cli.data import (
     resolve_spec,
     scan_folder,
 )
-from infohier_cli.pipeline import build_tree, evaluate_tree, read_label_levels
-from infohier_cli.tree import Tree
+from infohier_cli.evaluate.score import evaluate_tree, read_label_levels
+from infohier_cli.trees.registry import build_tree
+from infohier_cli.trees.tree import Tree
 
 
 def pixel_matrix(folder: Path, size: int) -> tuple[list[str], np.ndarray, ImageSpec]:

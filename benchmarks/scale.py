@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from infohier_cli.decode import decode
-from infohier_cli.embed import Embeddings, save_embeddings
+from infohier_cli.embeddings import Embeddings, save_embeddings
+from infohier_cli.trees.disk import decode
 
 
 def disk_points(n: int, free: bool, rng: np.random.Generator) -> np.ndarray:

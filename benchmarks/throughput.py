@@ -18,8 +18,8 @@ import torch
 
 from infohier_cli.config import TrainConfig
 from infohier_cli.embed import embed_images
-from infohier_cli.encoder import resnet18_backbone
-from infohier_cli.model import InfoHierModel
+from infohier_cli.model.encoder import resnet18_backbone
+from infohier_cli.model.network import InfoHierModel
 
 
 def best_seconds(function, repeats: int) -> float:

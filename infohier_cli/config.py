@@ -1,14 +1,29 @@
-"""Every training hyper-parameter in one frozen dataclass, saved as JSON in each checkpoint.
+"""Every training setting, defined once: name, type, default, allowed values and help.
 
-The CLI builds a `TrainConfig`; the library only reads it. Defaults are the measured ones
-(see BENCHMARKS.md for the experiments behind them).
+Each field of `TrainConfig` carries its command-line metadata (`setting(...)`): the help
+text, the allowed values (`choices`), bounds, a custom flag (for on/off pairs), and
+whether `--resume` may change it. The CLI (`infohier_cli/cli/options.py`) builds one
+`infohier train --OPTION` per field from this, with the default and the choices shown in
+`--help`; checkpoints store the config as JSON; the library only reads it.
+Defaults are the measured ones (see BENCHMARKS.md for the experiments behind them).
+
+To add a training setting, add one field here, e.g.
+
+    time_budget: float = setting(0.0, "Stop after this many minutes; 0 = no budget.",
+                                 min=0.0, resumable=True)
+
+and use `config.time_budget` where it matters. That is all: `--time-budget` appears in
+`infohier train --help` with its default, the help test checks it, checkpoints save it,
+and `--resume` refuses a changed value unless `resumable=True`. Add a check to
+`__post_init__` if the value has constraints beyond `choices`/`min`/`max`. A checkpoint
+written before the field existed loads with the field's default.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from infohier_cli.errors import UserError
@@ -19,62 +34,94 @@ CHANNEL_POLICIES = ("auto", "gray", "rgb")
 SYMMETRIES = ("none", "hflip", "dihedral")
 
 
+def setting(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
+            flag: str | None = None, min: float | None = None, max: float | None = None,
+            resumable: bool = False) -> Any:
+    """A TrainConfig field with its command-line metadata.
+
+    `choices`: the allowed values (shown in --help, checked here); `flag`: the option's
+    declaration when it is not `--field-name` (e.g. "--center-similarity/--raw-similarity");
+    `min`/`max`: bounds checked with the other validation (a UserError names the flag);
+    `resumable`: `--resume` may change it.
+    """
+    return field(default=default, metadata={
+        "help": help, "choices": choices, "flag": flag, "min": min, "max": max,
+        "resumable": resumable})
+
+
+def option_name(config_field: dataclasses.Field) -> str:
+    """The main command-line flag of a TrainConfig field, e.g. '--image-size'."""
+    flag = config_field.metadata.get("flag")
+    if flag:
+        return flag.split("/")[0]
+    return "--" + config_field.name.replace("_", "-")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyper-parameters of a training run (what a checkpoint needs to rebuild the model).
 
-    Data: `image_size` (S, images become C x S x S; 0 = auto, resolved from the folder
-    when training starts and saved resolved), `channels` ('auto', 'gray', 'rgb' or a
-    number as a string), `intensity` ('auto': 8-bit / 255 and percentile scaling for deeper
-    data, 'percentile', or 'fixed': divide by the dtype's maximum).
-    Model: `width` (channels of the ResNet-18 stem; 64 is torchvision's, latents are 8·width),
-    `proj_dim`, `ball_dim` (dimension of the Poincaré ball, 2 = the disk), `radius`
-    ('fixed': every leaf at `r_max`, HypHC's normalisation; 'free'), `r_max`.
-    Loss: L = lambda_ct·NT-Xent(tau_ct) + lambda_hc·Dasgupta-triplet(tau_hc) on
-    `triplets_per_image`·B triplets per batch, similarity from centred (`center_similarity`)
-    latents, detached from the encoder's graph if `detach_similarity`.
-    Optimisation: `epochs`, `batch_size` (global), `lr` (embedding head), `encoder_lr_scale`
-    (encoder lr = lr · scale), `weight_decay`, `warmup_epochs` (contrastive only).
-    Augmentation: `symmetry` (which mirror images count as "the same": 'none', 'hflip'
-    left-right mirrors, 'dihedral' all flips and 90-degree rotations, for data with no
-    "up" such as microscopy), `crop_scale_min`, `blur_prob`, `jitter` (brightness/contrast
-    strength), `color_jitter` (saturation/hue strength, RGB only).
+    Data: `image_size`, `channels`, `intensity`. Model: `width`, `proj_dim`, `ball_dim`,
+    `radius`, `r_max`. Loss: L = lambda_ct·NT-Xent(tau_ct) + lambda_hc·Dasgupta-triplet
+    (tau_hc) on `triplets_per_image`·B triplets per batch, with the latent similarity
+    (`center_similarity`, `detach_similarity`). Optimisation: `epochs`, `batch_size`
+    (global), `lr`, `encoder_lr_scale`, `weight_decay`, `warmup_epochs`. Augmentation:
+    `symmetry`, `crop_scale_min`, `blur_prob`, `jitter`, `color_jitter`. `seed`.
+    Each field's help text says what it does.
     """
 
-    image_size: int = 0
-    channels: str = "auto"
-    intensity: str = "auto"
-    width: int = 32
-    proj_dim: int = 128
-    ball_dim: int = 2
-    radius: str = "free"
-    r_max: float = 0.95
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 1e-3
-    encoder_lr_scale: float = 1.0
-    weight_decay: float = 1e-4
-    lambda_ct: float = 1.0
-    lambda_hc: float = 1.0
-    tau_ct: float = 0.5
-    tau_hc: float = 0.05
-    warmup_epochs: int = 5
-    triplets_per_image: int = 8
-    center_similarity: bool = True
-    detach_similarity: bool = True
-    symmetry: str = "none"
-    crop_scale_min: float = 0.3
-    blur_prob: float = 0.3
-    jitter: float = 0.4
-    color_jitter: float = 0.0
-    seed: int = 0
+    image_size: int = setting(
+        0, "Images are cropped to their centred square and resized to S x S; 0 = auto: "
+        "twice the median short side, within 16..32.", min=0)
+    channels: str = setting(
+        "auto", "auto (most common in the folder), gray, rgb, or a number.")
+    intensity: str = setting(
+        "auto", "auto (8-bit /255, deeper data per-channel percentile scaling), percentile, "
+        "or fixed (divide by the dtype's maximum, for calibrated data).",
+        choices=INTENSITY_MODES)
+    width: int = setting(32, "ResNet-18 width (64 = torchvision's; latent size is 8x this).")
+    proj_dim: int = setting(128, "Output size of the projection head that feeds NT-Xent.",
+                            min=1)
+    ball_dim: int = setting(2, "Dimension of the Poincare ball (2 = the disk).")
+    radius: str = setting(
+        "free", "fixed: every image at radius r-max (HypHC); free: learnt radius, at most "
+        "r-max.", choices=RADIUS_MODES)
+    r_max: float = setting(0.95, "Largest radius in the Poincare ball.")
+    epochs: int = setting(30, "Training epochs (with --resume: the new total).",
+                          resumable=True)
+    batch_size: int = setting(64, "Global batch size: images per step over all processes.")
+    lr: float = setting(1e-3, "Learning rate.")
+    encoder_lr_scale: float = setting(1.0, "Encoder learning rate = lr x this.")
+    weight_decay: float = setting(1e-4, "AdamW weight decay.", min=0.0)
+    lambda_ct: float = setting(1.0, "Weight of the contrastive (NT-Xent) loss.")
+    lambda_hc: float = setting(
+        1.0, "Weight of the hierarchical (Dasgupta triplet) loss; 0 = SSL only.")
+    tau_ct: float = setting(0.5, "NT-Xent temperature.")
+    tau_hc: float = setting(0.05, "Softmax temperature of the triplet loss.")
+    warmup_epochs: int = setting(
+        5, "Contrastive-only epochs before the hierarchical loss joins.")
+    triplets_per_image: int = setting(8, "Triplets sampled per image in each batch.")
+    center_similarity: bool = setting(
+        True, "Centre latents on the batch mean before the cosine similarity.",
+        flag="--center-similarity/--raw-similarity")
+    detach_similarity: bool = setting(
+        True, "Stop the hierarchical loss's gradient through the similarities.",
+        flag="--detach-similarity/--live-similarity")
+    symmetry: str = setting(
+        "none", "Mirror images treated as the same image: none, hflip (left-right), or "
+        "dihedral (all flips and 90-degree turns: data with no 'up', e.g. microscopy).",
+        choices=SYMMETRIES)
+    crop_scale_min: float = setting(0.3, "Smallest crop area of the random resized crop.")
+    blur_prob: float = setting(0.3, "Probability of a Gaussian blur.")
+    jitter: float = setting(0.4, "Brightness/contrast jitter strength.")
+    color_jitter: float = setting(0.0, "Saturation/hue jitter, RGB only; 0 = off.")
+    seed: int = setting(0, "Random seed; a CPU run with the same seed is reproducible.")
 
     def __post_init__(self) -> None:
         checks = [
             (self.image_size == 0 or self.image_size >= 8, "--image-size must be 0 (auto) or >= 8"),
             (self.width >= 4, "--width must be at least 4"),
             (self.ball_dim >= 2, "--ball-dim must be at least 2"),
-            (self.radius in RADIUS_MODES, f"--radius must be one of {RADIUS_MODES}"),
             (0.0 < self.r_max < 1.0, "--r-max must lie in (0, 1)"),
             (self.epochs >= 1, "--epochs must be at least 1"),
             (self.batch_size >= 3, "--batch-size must be at least 3"),
@@ -84,13 +131,21 @@ class TrainConfig:
             (self.tau_ct > 0 and self.tau_hc > 0, "temperatures must be positive"),
             (self.warmup_epochs >= 0, "--warmup-epochs must be >= 0"),
             (self.triplets_per_image >= 1, "--triplets-per-image must be at least 1"),
-            (self.intensity in INTENSITY_MODES, f"--intensity must be one of {INTENSITY_MODES}"),
             (self.channels in CHANNEL_POLICIES or self.channels.isdigit(),
              "--channels must be auto, gray, rgb or a number"),
-            (self.symmetry in SYMMETRIES, f"--symmetry must be one of {SYMMETRIES}"),
             (0.0 < self.crop_scale_min <= 1.0, "--crop-scale-min must lie in (0, 1]"),
             (0.0 <= self.blur_prob <= 1.0, "--blur-prob must lie in [0, 1]"),
         ]
+        for config_field in dataclasses.fields(self):
+            choices = config_field.metadata.get("choices")
+            value, low, high = (getattr(self, config_field.name),
+                                config_field.metadata.get("min"), config_field.metadata.get("max"))
+            if choices and value not in choices:
+                checks.append((False, f"{option_name(config_field)} must be one of {choices}"))
+            if low is not None and value < low:
+                checks.append((False, f"{option_name(config_field)} must be at least {low}"))
+            if high is not None and value > high:
+                checks.append((False, f"{option_name(config_field)} must be at most {high}"))
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
@@ -98,6 +153,11 @@ class TrainConfig:
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with `changes` applied; `None` values mean "keep"."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def changed(self, other: TrainConfig) -> list[str]:
+        """Names of the fields whose values differ between `self` and `other`."""
+        return [f.name for f in dataclasses.fields(self)
+                if getattr(self, f.name) != getattr(other, f.name)]
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

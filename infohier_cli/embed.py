@@ -1,31 +1,19 @@
-"""Embeddings: forward passes (no augmentation) and the `embeddings.npz` / CSV files.
+"""Embedding samples with a trained model: forward passes only (no augmentation).
 
-`embeddings.npz` holds `paths` (N strings), `latent` (N x D float32, the encoder's z) and
-`disk` (N x d float32, the point in the Poincaré ball), rows in the same order.
+`embed_images` is the forward pass over a decoded folder (sharded under torchrun);
+`embed_folder` is `infohier embed`: discover, read, embed, write npz or CSV.
 """
 
 from __future__ import annotations
 
-import csv
-import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from infohier_cli.atomic import atomic_open, open_output
-from infohier_cli.distributed import DistEnv, gather_rows, shard_range
-from infohier_cli.errors import UserError
-
-
-@dataclass(frozen=True)
-class Embeddings:
-    """paths (N,), latent (N, D) (None when not loaded), disk (N, d), one row per image."""
-
-    paths: list[str]
-    latent: np.ndarray | None
-    disk: np.ndarray
+from infohier_cli.embeddings import Embeddings, save_embeddings, write_csv
+from infohier_cli.runtime.distributed import DistEnv, gather_rows, shard_range
 
 
 @torch.inference_mode()
@@ -64,44 +52,42 @@ def _cat(chunks: list[torch.Tensor], width: int) -> torch.Tensor:
     return torch.cat(chunks) if chunks else torch.zeros(0, width)
 
 
-def save_embeddings(path: Path, embeddings: Embeddings) -> None:
-    """Write `embeddings.npz` atomically."""
-    with atomic_open(path, "wb") as handle:
-        np.savez(handle, paths=np.array(embeddings.paths, dtype=str),
-                 latent=embeddings.latent.astype(np.float32),
-                 disk=embeddings.disk.astype(np.float32))
+def embed_folder(folder: Path, run_dir: Path, out: Path, fmt: str, *, device: str = "auto",
+                 batch_size: int = 256, workers: int | None = None, with_latent: bool = False,
+                 warn: Callable[[str], None] = print, progress: bool = True
+                 ) -> tuple[int, list[tuple[str, str]]]:
+    """Embed every readable sample under `folder` with the run's model; write npz or csv.
 
+    -> (number embedded, skipped (id, reason)). Under torchrun only rank 0 writes; the
+    skipped files are listed in `skipped.txt` beside `out`.
+    """
+    from infohier_cli.data import ImageSpec, discover_samples, scan_folder
+    from infohier_cli.run import RunDir, load_model
+    from infohier_cli.runtime.device import default_workers, pick_device
 
-def load_embeddings(path: Path, with_latent: bool = True) -> Embeddings:
-    """Read an embeddings file written by `save_embeddings`; UserError if missing or bad.
-    `with_latent=False` leaves the (large) latent matrix on disk."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"no embeddings file at {path} (run `infohier train` or "
-                        "`infohier embed` first, or pass --embeddings)")
+    env = DistEnv.from_environment()
+    torch_device = pick_device(device)
+    samples = discover_samples(folder)
+    model, checkpoint = load_model(RunDir(run_dir).checkpoint)
+    model.to(torch_device)
+    config = checkpoint.config
+    spec = ImageSpec(config.image_size, checkpoint.in_channels, config.intensity)
+    n_workers = default_workers(torch_device) if workers is None else workers
+    say = warn if env.is_main else (lambda _m: None)
+    env.start(torch_device)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            paths, disk = data["paths"], data["disk"]
-            latent = data["latent"] if with_latent else None
-    except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
-        raise UserError(f"cannot read embeddings {path} ({type(error).__name__})") from None
-    rows = len(paths) if latent is None else len(latent)
-    if not (len(paths) == rows == len(disk)) or disk.ndim != 2 or len(paths) == 0:
-        raise UserError(f"embeddings {path} are inconsistent or empty")
-    return Embeddings([str(p) for p in paths], latent, disk)
-
-
-def write_csv(path: Path | str | None, embeddings: Embeddings, with_latent: bool) -> None:
-    """CSV: path, x0..x{d-1} (ball coordinates), then z0..z{D-1} if `with_latent`.
-    `path` None or '-' writes to stdout."""
-    header = ["path"] + [f"x{i}" for i in range(embeddings.disk.shape[1])]
-    if with_latent:
-        header += [f"z{i}" for i in range(embeddings.latent.shape[1])]
-    with open_output(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for i, name in enumerate(embeddings.paths):
-            values = list(embeddings.disk[i])
-            if with_latent:
-                values += list(embeddings.latent[i])
-            writer.writerow([name] + [f"{v:.7g}" for v in values])
+        images, skipped = scan_folder(folder, samples, spec, workers=n_workers, warn=say,
+                                      progress=progress and env.is_main)
+        latent, disk = embed_images(model, images, torch_device, batch_size=batch_size,
+                                    workers=n_workers, env=env, progress=progress)
+    finally:
+        env.stop()
+    if env.is_main:
+        result = Embeddings(images.ids, latent, disk)
+        if fmt == "csv":
+            write_csv(out, result, with_latent)
+        else:
+            save_embeddings(out, result)
+        if str(out) != "-":
+            RunDir(Path(out).parent).write_skipped(skipped)
+    return len(images), skipped

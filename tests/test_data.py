@@ -11,7 +11,7 @@ import tifffile
 import torch
 from PIL import Image
 
-import infohier_cli.data as data_module
+import infohier_cli.data.read as data_module
 from infohier_cli.data import (
     ImageSpec,
     discover_images,

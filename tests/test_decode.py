@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from infohier_cli.decode import candidate_edges, decode, mst_prim
-from infohier_cli.hyperbolic import lca_depth, origin_distance
-from infohier_cli.tree import Tree
+from infohier_cli.model.hyperbolic import lca_depth, origin_distance
+from infohier_cli.trees.disk import candidate_edges, decode, mst_prim
+from infohier_cli.trees.tree import Tree
 
 
 def brute_force_partitions(points: np.ndarray) -> list[frozenset]:

@@ -42,7 +42,7 @@ def _rank_losses(rank: int, port: int, out: str) -> None:
     """One rank: its half of a fixed batch through the real model and loss path."""
     import torch
 
-    from infohier_cli.distributed import DistEnv
+    from infohier_cli.runtime.distributed import DistEnv
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       LOCAL_RANK=str(rank), WORLD_SIZE="2")
@@ -59,8 +59,8 @@ def batch_losses(env, rank: int = 0):
     import torch
 
     from infohier_cli.config import TrainConfig
-    from infohier_cli.model import InfoHierModel
-    from infohier_cli.train import _step_losses
+    from infohier_cli.model.network import InfoHierModel
+    from infohier_cli.training.fit import step_losses as _step_losses
 
     config = TrainConfig(image_size=16, width=8, triplets_per_image=4)
     torch.manual_seed(0)
@@ -80,7 +80,7 @@ def test_two_process_loss_equals_one_process_loss(tmp_path: Path):
     import torch
     import torch.multiprocessing as mp
 
-    from infohier_cli.distributed import DistEnv
+    from infohier_cli.runtime.distributed import DistEnv
 
     out = str(tmp_path / "losses")
     mp.spawn(_rank_losses, args=(free_port(), out), nprocs=2, join=True)

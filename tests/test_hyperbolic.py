@@ -8,7 +8,7 @@ import geoopt
 import pytest
 import torch
 
-from infohier_cli.hyperbolic import EmbeddingHead, lca_depth, lca_point, origin_distance
+from infohier_cli.model.hyperbolic import EmbeddingHead, lca_depth, lca_point, origin_distance
 
 
 def random_ball_points(n: int, dim: int, seed: int, dtype=torch.float64) -> torch.Tensor:

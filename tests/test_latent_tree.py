@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.cluster.hierarchy import is_monotonic, is_valid_linkage, linkage
 
-from infohier_cli.latent_tree import latent_linkage, normalise
-from infohier_cli.metrics import dendrogram_purity
-from infohier_cli.tree import Tree
+from infohier_cli.evaluate.metrics import dendrogram_purity
+from infohier_cli.trees.latent import latent_linkage, normalise
+from infohier_cli.trees.tree import Tree
 
 
 def blobs(n: int, k: int, spread: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,12 @@ import math
 import pytest
 import torch
 
-from infohier_cli.losses import dasgupta_triplet_loss, latent_similarity, nt_xent, sample_triplets
+from infohier_cli.training.losses import (
+    dasgupta_triplet_loss,
+    latent_similarity,
+    nt_xent,
+    sample_triplets,
+)
 
 
 def nt_xent_reference(p1: torch.Tensor, p2: torch.Tensor, tau: float) -> float:

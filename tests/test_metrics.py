@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from infohier_cli.cli import app
-from infohier_cli.metrics import cut_scores, dasgupta_cost, dendrogram_purity
-from infohier_cli.tree import Tree
+from infohier_cli.evaluate.metrics import cut_scores, dasgupta_cost, dendrogram_purity
+from infohier_cli.trees.tree import Tree
 
 
 def random_tree(n: int, seed: int) -> Tree:

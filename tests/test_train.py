@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from infohier_cli.checkpoint import load_checkpoint
 from infohier_cli.errors import UserError
-from infohier_cli.train import train
+from infohier_cli.run import load_checkpoint
+from infohier_cli.training.train import train
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from Bio import Phylo
 
-from infohier_cli.decode import decode
 from infohier_cli.errors import UserError
-from infohier_cli.tree import Tree, quote_newick
+from infohier_cli.trees.disk import decode
+from infohier_cli.trees.tree import Tree, quote_newick
 
 HOSTILE = ["plain.png", "with space.png", "it's.png", "two''quotes.png", "paren(1).png",
            "co:lon.png", "com,ma.png", "semi;colon.png", "[bracket].png", "tab\there.png",

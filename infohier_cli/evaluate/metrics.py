@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from infohier_cli.tree import Tree
+from infohier_cli.trees.tree import Tree
 
 
 def _node_ranges(tree: Tree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -113,7 +113,7 @@ def dasgupta_cost(tree: Tree, similarity_of, exact_limit: int = 4000, samples: i
     lo, hi = np.minimum(position[i], position[j]), np.maximum(position[i], position[j])
     # gap g (between ordered leaves g and g+1) is split by exactly one inner node; the lca of
     # two leaves is the highest of the nodes splitting the gaps between them
-    gap_node = _gap_nodes(tree, order, start, end)
+    gap_node = _gap_nodes(tree, end)
     lca = _range_max(gap_node, lo, hi)
     w = similarity_of(i, j)
     values = w * sizes[lca - n]
@@ -122,7 +122,7 @@ def dasgupta_cost(tree: Tree, similarity_of, exact_limit: int = 4000, samples: i
     return float(ratio), float(error)
 
 
-def _gap_nodes(tree: Tree, order, start, end) -> np.ndarray:
+def _gap_nodes(tree: Tree, end: np.ndarray) -> np.ndarray:
     """For each gap between consecutive ordered leaves, the inner node splitting it."""
     gaps = np.zeros(tree.n - 1, dtype=np.int64)
     for row, (a, _) in enumerate(tree.children()):

@@ -11,7 +11,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from infohier_cli.hyperbolic import lca_depth
+from infohier_cli.model.hyperbolic import lca_depth
+from infohier_cli.training.similarity import latent_similarity
+
+__all__ = ["dasgupta_triplet_loss", "joint_loss", "latent_similarity", "nt_xent", "sample_triplets"]
 
 
 def nt_xent(p1: torch.Tensor, p2: torch.Tensor, tau: float) -> torch.Tensor:
@@ -29,21 +32,6 @@ def nt_xent(p1: torch.Tensor, p2: torch.Tensor, tau: float) -> torch.Tensor:
     logits = logits.masked_fill(self_mask, float("-inf"))
     positives = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(logits.device)
     return F.cross_entropy(logits, positives)
-
-
-def latent_similarity(z: torch.Tensor, *, center: bool = True, detach: bool = True
-                      ) -> torch.Tensor:
-    """w_ij = (1 + cos(z_i − m, z_j − m)) / 2 ∈ [0, 1], m the batch mean if `center` else 0.
-
-    Centring matters: ResNet latents are non-negative, so raw cosines are all positive and
-    w crowds near 1.  Shape: z (B, D) -> (B, B).
-    """
-    if detach:
-        z = z.detach()
-    if center:
-        z = z - z.mean(dim=0, keepdim=True)
-    unit = F.normalize(z, dim=1)
-    return (1.0 + unit @ unit.T) / 2.0
 
 
 def sample_triplets(n: int, count: int, *, generator: torch.Generator | None = None,

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from infohier_cli.config import TrainConfig
-from infohier_cli.encoder import Encoder
-from infohier_cli.hyperbolic import EmbeddingHead
+from infohier_cli.model.encoder import Encoder
+from infohier_cli.model.hyperbolic import EmbeddingHead
 
 
 class InfoHierModel(nn.Module):

@@ -10,8 +10,8 @@ import torch
 
 from infohier_cli.atomic import atomic_path
 from infohier_cli.errors import UserError
-from infohier_cli.hyperbolic import lca_point
-from infohier_cli.tree import Tree
+from infohier_cli.model.hyperbolic import lca_point
+from infohier_cli.trees.tree import Tree
 
 ARC_SAMPLES = 24
 

@@ -1,9 +1,4 @@
-"""Images in: find them under a folder, load any format to a C x S x S tensor in [0, 1].
-
-Discovery: recursive, follows folder symlinks once (a loop cannot hang or duplicate), skips
-hidden files and folders, keeps the extensions in `IMAGE_SUFFIXES` in any letter case and
-ignores everything else. Names are paths relative to the folder with `/` separators, exactly
-as on disk, sorted.
+"""Reading images: any format to a C x S x S float32 tensor in [0, 1].
 
 Loading rules (one per concern, all documented in the README):
 - pixels: TIFFs through tifffile (every page / sample / channel axis becomes a channel),
@@ -16,57 +11,25 @@ Loading rules (one per concern, all documented in the README):
 - channels: 'gray' (1), 'rgb' (3) or N; 'auto' takes the most common channel count of a
   sample of the folder. Conversion: RGB -> gray by luminance, 1 -> N by repetition, more
   channels than wanted keeps the first ones, fewer pads with zeros.
-A file that cannot be read is reported (path, reason) and left out; the run goes on.
+A sample made of several files stacks their channels (in file order) before the channel
+rule applies.
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from infohier_cli.errors import UserError
+from infohier_cli.data.samples import Sample
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
 LUMINANCE = (0.299, 0.587, 0.114)
 PERCENTILES = (0.5, 99.5)
 SHAPE_SAMPLE = 64  # images looked at to pick the channel count and size
 AUTO_SIZE_MIN, AUTO_SIZE_MAX = 16, 32
-
-
-def discover_images(root: Path) -> list[str]:
-    """Relative `/`-separated paths of every image under `root`, sorted.
-
-    Raises UserError when `root` is missing, is not a folder, or holds no image.
-    """
-    root = Path(root)
-    if not root.exists():
-        raise UserError(f"no such folder: {root}")
-    if not root.is_dir():
-        raise UserError(f"not a folder: {root}")
-    found: list[str] = []
-    seen_dirs: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        stat = os.stat(dirpath)
-        if (stat.st_dev, stat.st_ino) in seen_dirs:
-            dirnames[:] = []
-            continue
-        seen_dirs.add((stat.st_dev, stat.st_ino))
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        rel_dir = os.path.relpath(dirpath, root)
-        for name in filenames:
-            if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
-                continue
-            rel = name if rel_dir == "." else os.path.join(rel_dir, name)
-            found.append(rel.replace(os.sep, "/"))
-    if not found:
-        suffixes = ", ".join(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
-        raise UserError(f"no images found in {root} (looked for {suffixes})")
-    return sorted(found)
 
 
 def read_pixels(path: Path) -> np.ndarray:
@@ -175,7 +138,7 @@ def match_channels(image, channels: int):
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """How every image of a run is loaded: S, C and the intensity rule."""
+    """How every image of a run is loaded: S, C (0 = keep the file's) and the intensity rule."""
 
     size: int
     channels: int
@@ -191,7 +154,19 @@ def load_image(path: Path, spec: ImageSpec):
 
     raw = torch.from_numpy(np.nan_to_num(pixels.astype(np.float32)))
     image = to_unit_range(square_resize(raw, spec.size), pixels.dtype, spec.intensity)
-    return match_channels(image, spec.channels)
+    return match_channels(image, spec.channels) if spec.channels else image
+
+
+def load_sample(root: Path, sample: Sample, spec: ImageSpec):
+    """One sample as a (spec.channels, S, S) float32 tensor: each file is loaded to S x S
+    in [0, 1], their channels are stacked in file order, then the channel rule applies."""
+    import torch
+
+    if len(sample.files) == 1:
+        return load_image(Path(root) / sample.files[0], spec)
+    parts = [load_image(Path(root) / rel, ImageSpec(spec.size, 0, spec.intensity))
+             for rel in sample.files]
+    return match_channels(torch.cat(parts), spec.channels)
 
 
 def describe_error(error: Exception) -> str:
@@ -200,15 +175,18 @@ def describe_error(error: Exception) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def sample_shapes(root: Path, paths: Sequence[str]) -> list[tuple[int, int, int]]:
-    """(C, H, W) of up to SHAPE_SAMPLE evenly spaced readable images of the folder."""
-    step = max(1, len(paths) // SHAPE_SAMPLE)
+def sample_shapes(root: Path, samples: Sequence[Sample | str]) -> list[tuple[int, int, int]]:
+    """(C, H, W) of up to SHAPE_SAMPLE evenly spaced readable samples of the folder (a
+    sample of several files counts the channels of all of them; H, W from its first)."""
+    step = max(1, len(samples) // SHAPE_SAMPLE)
     shapes = []
-    for rel in paths[::step][:SHAPE_SAMPLE]:
+    for item in samples[::step][:SHAPE_SAMPLE]:
+        files = item.files if isinstance(item, Sample) else (item,)
         try:
-            shapes.append(tuple(read_pixels(root / rel).shape))
+            found = [read_pixels(Path(root) / rel).shape for rel in files]
         except Exception:  # unreadable files are reported later, by the loading pass
             continue
+        shapes.append((sum(s[0] for s in found), found[0][1], found[0][2]))
     return shapes
 
 
@@ -240,100 +218,13 @@ def resolve_image_size(requested: int, shapes: Sequence[tuple[int, int, int]]) -
     return int(min(AUTO_SIZE_MAX, max(AUTO_SIZE_MIN, 8 * np.ceil(2 * side / 8))))
 
 
-def resolve_spec(root: Path, paths: Sequence[str], channel_policy: str, requested_size: int,
-                 intensity: str = "auto") -> ImageSpec:
+def resolve_spec(root: Path, samples: Sequence[Sample | str], channel_policy: str,
+                 requested_size: int, intensity: str = "auto") -> ImageSpec:
     """The ImageSpec of a new run: channels from `channel_policy`, size from
     `requested_size` (0 = auto); the folder is sampled only when one of them is 'auto'."""
     needs_sample = channel_policy == "auto" or requested_size == 0
-    shapes = sample_shapes(root, paths) if needs_sample else []
+    shapes = sample_shapes(root, samples) if needs_sample else []
     return ImageSpec(resolve_image_size(requested_size, shapes),
                      resolve_channels(channel_policy, shapes), intensity)
 
 
-class _TryLoad:
-    """Dataset wrapper that returns (index, tensor or None, reason) instead of raising."""
-
-    def __init__(self, root: Path, paths: Sequence[str], spec: ImageSpec):
-        self.root, self.paths, self.spec = root, list(paths), spec
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int):
-        try:
-            return index, load_image(self.root / self.paths[index], self.spec), ""
-        except Exception as error:  # any decoder failure means "skip this file"
-            return index, None, describe_error(error)
-
-
-class ImageFolder:
-    """The readable images of a folder; `dataset[i]` is a (C, S, S) float32 tensor.
-
-    Holds the decoded tensors in memory when they fit the cache budget, else decodes
-    on demand (every file was already decoded once by `scan_folder`).
-    """
-
-    def __init__(self, root: Path, paths: list[str], spec: ImageSpec, cache=None):
-        self.root, self.paths, self.spec, self.cache = Path(root), paths, spec, cache
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int):
-        if self.cache is not None:
-            return self.cache[index]
-        return load_image(self.root / self.paths[index], self.spec)
-
-
-def scan_folder(
-    root: Path,
-    paths: Sequence[str],
-    spec: ImageSpec,
-    *,
-    workers: int = 0,
-    cache_bytes: int = 2 << 30,
-    warn: Callable[[str], None] = print,
-    progress: bool = True,
-) -> tuple[ImageFolder, list[tuple[str, str]]]:
-    """Decode every image once; return the readable ones and the skipped (path, reason)."""
-    import torch
-    from torch.utils.data import DataLoader
-    from tqdm import tqdm
-
-    root = Path(root)
-    per_image = spec.channels * spec.size * spec.size * 4
-    keep_cache = per_image * len(paths) <= cache_bytes
-    loader = DataLoader(_TryLoad(root, paths, spec), batch_size=32, num_workers=workers,
-                        collate_fn=list)
-    kept: list[str] = []
-    tensors = []
-    skipped: list[tuple[str, str]] = []
-    bar = tqdm(total=len(paths), desc="reading images", unit="img", disable=not progress,
-               leave=False)
-    for batch in loader:
-        for index, image, reason in batch:
-            if image is None:
-                skipped.append((paths[index], reason))
-                warn(f"warning: skipped unreadable file {paths[index]!r} ({reason})")
-                continue
-            kept.append(paths[index])
-            if keep_cache:
-                tensors.append(image)
-        bar.update(len(batch))
-    bar.close()
-    if skipped:
-        warn(f"warning: skipped {len(skipped)} unreadable file(s) of {len(paths)}")
-    if not kept:
-        raise UserError(f"none of the {len(paths)} image file(s) in {root} could be read")
-    cache = torch.stack(tensors) if keep_cache else None
-    return ImageFolder(root, kept, spec, cache), skipped
-
-
-def write_skipped(run_dir: Path, skipped: Sequence[tuple[str, str]]) -> None:
-    """Record the skipped files as `skipped.txt` (path<TAB>reason per line) in the run folder."""
-    from infohier_cli.atomic import atomic_open
-
-    with atomic_open(Path(run_dir) / "skipped.txt", "w", encoding="utf-8",
-                     errors="surrogateescape") as handle:
-        for path, reason in skipped:
-            handle.write(f"{path}\t{reason}\n")

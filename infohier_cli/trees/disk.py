@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from infohier_cli.hyperbolic import lca_depth, lca_point, origin_distance
+from infohier_cli.model.hyperbolic import lca_depth, lca_point, origin_distance
 
 FIXED_RADIUS_TOLERANCE = 1e-5
 
@@ -121,8 +121,7 @@ def candidate_edges_hull(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | 
                                                                            hull[edge]])
 
 
-def mst_prim(points: np.ndarray, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray,
-                                                                 np.ndarray]:
+def mst_prim(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Maximum spanning tree of s(i, j) = lca_depth, by Prim with on-the-fly similarities.
 
     -> (i, j, depth) for its n−1 edges.  O(n²) time, O(n) memory.

@@ -1,4 +1,4 @@
-"""The `infohier` command line: validate options, build a config, call one library function.
+"""The `infohier` commands: validate options, build a config, call one library function.
 
 No maths here. Heavy imports (torch, geoopt) happen inside the commands, so that
 `infohier --help` answers at once.
@@ -10,12 +10,14 @@ import functools
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from infohier_cli import __version__
+from infohier_cli.cli.options import config_options, given_settings
 from infohier_cli.errors import UserError
+from infohier_cli.run import RunDir
 
 app = typer.Typer(
     name="infohier",
@@ -31,15 +33,12 @@ app = typer.Typer(
 DEFAULT_RUN = Path("infohier-run")
 RunOption = Annotated[Path, typer.Option(
     "--run", "--run-dir", help="Run folder: checkpoint, embeddings, log and skipped.txt live "
-    "here. Under torchrun write --run-dir (torchrun reads --run as its own --run-path).")]
-DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
+    "here. Under torchrun write --run-dir (torchrun reads --run as its own --run-path).",
+    show_default=True)]
+DeviceOption = Annotated[str, typer.Option(
+    help="auto (CUDA when present), cpu, cuda or cuda:N.", show_default=True)]
 WorkersOption = Annotated[int | None, typer.Option(
-    help="Data-loading processes (default: 0 on CPU, up to 8 on CUDA).", min=0)]
-
-
-class Radius(str, Enum):
-    fixed = "fixed"
-    free = "free"
+    help="Data-loading processes.", min=0, show_default="0 on CPU, up to 8 on CUDA")]
 
 
 class TreeFormat(str, Enum):
@@ -64,10 +63,13 @@ class LabelMode(str, Enum):
     stem = "stem"
 
 
-class TreeSource(str, Enum):
-    auto = "auto"
-    disk = "disk"
-    latent = "latent"
+def _tree_sources() -> type[Enum]:
+    from infohier_cli.trees.registry import source_names
+
+    return Enum("TreeSource", {name: name for name in source_names()}, type=str)
+
+
+TreeSource = _tree_sources()
 
 
 def warn(message: str) -> None:
@@ -114,100 +116,33 @@ def _require_folder(folder: Path) -> None:
 
 @app.command()
 @user_errors
+@config_options
 def train(
+    ctx: typer.Context,
     folder: Annotated[Path, typer.Argument(help="Folder of images (searched recursively).")],
     run: RunOption = DEFAULT_RUN,
-    epochs: Annotated[int | None, typer.Option(help="Training epochs [default: 30].")] = None,
-    batch_size: Annotated[int | None, typer.Option(
-        help="Global batch size: images per step over all processes [default: 64].")] = None,
-    image_size: Annotated[int | None, typer.Option(
-        help="Images are cropped to their centred square and resized to S x S; 0 = auto: "
-             "twice the median short side, within 16..32 [default: 0].")
-    ] = None,
-    channels: Annotated[str | None, typer.Option(
-        help="auto (most common in the folder), gray, rgb, or a number [default: auto].")
-    ] = None,
-    intensity: Annotated[str | None, typer.Option(
-        help="auto (8-bit /255, deeper data per-channel percentile scaling), percentile, or "
-        "fixed (divide by the dtype's maximum, for calibrated data) [default: auto].")] = None,
-    width: Annotated[int | None, typer.Option(
-        help="ResNet-18 width (64 = torchvision's; latent size is 8x this) [default: 32].")
-    ] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate [default: 1e-3].")] = None,
-    encoder_lr_scale: Annotated[float | None, typer.Option(
-        help="Encoder learning rate = lr x this [default: 1].")] = None,
-    lambda_ct: Annotated[float | None, typer.Option(
-        help="Weight of the contrastive (NT-Xent) loss [default: 1].")] = None,
-    lambda_hc: Annotated[float | None, typer.Option(
-        help="Weight of the hierarchical (Dasgupta triplet) loss; 0 = SSL only [default: 1].")
-    ] = None,
-    tau_ct: Annotated[float | None, typer.Option(
-        help="NT-Xent temperature [default: 0.5].")] = None,
-    tau_hc: Annotated[float | None, typer.Option(
-        help="Softmax temperature of the triplet loss [default: 0.05].")] = None,
-    warmup_epochs: Annotated[int | None, typer.Option(
-        help="Contrastive-only epochs before the hierarchical loss joins [default: 5].")
-    ] = None,
-    radius: Annotated[Radius | None, typer.Option(
-        help="fixed: every image at radius r-max (HypHC); free: learnt radius, at most "
-             "r-max [default: free].")
-    ] = None,
-    r_max: Annotated[float | None, typer.Option(
-        help="Largest radius in the Poincare ball [default: 0.95].")] = None,
-    ball_dim: Annotated[int | None, typer.Option(
-        help="Dimension of the Poincare ball (2 = the disk) [default: 2].")] = None,
-    triplets_per_image: Annotated[int | None, typer.Option(
-        help="Triplets sampled per image in each batch [default: 8].")] = None,
-    center_similarity: Annotated[bool | None, typer.Option(
-        "--center-similarity/--raw-similarity",
-        help="Centre latents on the batch mean before the cosine similarity [default: centre].")
-    ] = None,
-    detach_similarity: Annotated[bool | None, typer.Option(
-        "--detach-similarity/--live-similarity",
-        help="Stop the hierarchical loss's gradient through the similarities [default: detach].")
-    ] = None,
-    symmetry: Annotated[str | None, typer.Option(
-        help="Mirror images treated as the same image: none, hflip (left-right), or "
-             "dihedral (all flips and 90-degree turns: data with no 'up', e.g. microscopy) "
-             "[default: none].")] = None,
-    crop_scale_min: Annotated[float | None, typer.Option(
-        help="Smallest crop area of the random resized crop [default: 0.3].")] = None,
-    blur_prob: Annotated[float | None, typer.Option(
-        help="Probability of a Gaussian blur [default: 0.3].")] = None,
-    jitter: Annotated[float | None, typer.Option(
-        help="Brightness/contrast jitter strength [default: 0.4].")] = None,
-    color_jitter: Annotated[float | None, typer.Option(
-        help="Saturation/hue jitter, RGB only [default: 0 = off].")] = None,
-    seed: Annotated[int | None, typer.Option(
-        help="Random seed; a CPU run with the same seed is reproducible [default: 0].")] = None,
     device: DeviceOption = "auto",
     workers: WorkersOption = None,
     sync_bn: Annotated[bool, typer.Option(
         help="Under torchrun, synchronise batch-norm statistics across processes.")] = False,
     resume: Annotated[bool, typer.Option(
-        help="Continue the run in --run (its settings; --epochs may raise the total).")] = False,
+        help="Continue the run in --run with its settings; only --epochs (the new total), "
+        "--device and --workers may change.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace the run in --run.")] = False,
+    **settings: Any,
 ) -> None:
     """Train the encoder and the hyperbolic embedding jointly on FOLDER's images.
 
     Leaves checkpoint.pt (resumable), embeddings.npz, train_log.jsonl and skipped.txt in the
     run folder. Under torchrun it trains with DistributedDataParallel.
     """
-    from infohier_cli.train import train as run_training
+    from infohier_cli.training.train import train as run_training
 
     _require_folder(folder)
-    overrides = dict(
-        epochs=epochs, batch_size=batch_size, image_size=image_size, channels=channels,
-        intensity=intensity, width=width, lr=lr, encoder_lr_scale=encoder_lr_scale,
-        lambda_ct=lambda_ct, lambda_hc=lambda_hc, tau_ct=tau_ct, tau_hc=tau_hc,
-        warmup_epochs=warmup_epochs, radius=radius.value if radius else None, r_max=r_max,
-        ball_dim=ball_dim, triplets_per_image=triplets_per_image,
-        center_similarity=center_similarity, detach_similarity=detach_similarity,
-        symmetry=symmetry, crop_scale_min=crop_scale_min, blur_prob=blur_prob, jitter=jitter,
-        color_jitter=color_jitter, seed=seed)
     try:
-        result = run_training(folder, run, overrides, resume=resume, overwrite=overwrite,
-                              device=device, workers=workers, sync_bn=sync_bn, warn=warn)
+        result = run_training(folder, run, given_settings(ctx, settings), resume=resume,
+                              overwrite=overwrite, device=device, workers=workers,
+                              sync_bn=sync_bn, warn=warn)
     except KeyboardInterrupt:
         warn(f"interrupted: checkpoint saved in {run}; continue with --resume")
         raise typer.Exit(130) from None
@@ -221,12 +156,14 @@ def embed(
     folder: Annotated[Path, typer.Argument(help="Folder of images to place in the disk.")],
     run: RunOption = DEFAULT_RUN,
     out: Annotated[Path | None, typer.Option(
-        help="Output file ('-' = stdout for csv) [default: RUN/embeddings.npz].")] = None,
+        help="Output file ('-' = stdout for csv).", show_default="RUN/embeddings.npz")] = None,
     format: Annotated[EmbedFormat | None, typer.Option(
-        "--format", help="npz or csv [default: from --out's extension, else npz].")] = None,
+        "--format", help="npz or csv.", show_default="from --out's extension, else npz")
+    ] = None,
     with_latent: Annotated[bool, typer.Option(
-        help="csv: add the latent columns z0..zD-1.")] = False,
-    batch_size: Annotated[int, typer.Option(help="Images per forward pass.", min=1)] = 256,
+        help="csv: add the latent columns z0..zD-1.", show_default=True)] = False,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.", min=1,
+                                            show_default=True)] = 256,
     device: DeviceOption = "auto",
     workers: WorkersOption = None,
 ) -> None:
@@ -235,10 +172,10 @@ def embed(
     Writes paths, latents and Poincare-ball coordinates; images never seen in training get
     their place the same way. Under torchrun the images are sharded across processes.
     """
-    from infohier_cli.pipeline import embed_folder
+    from infohier_cli.embed import embed_folder
 
     _require_folder(folder)
-    target = out or run / "embeddings.npz"
+    target = out or RunDir(run).embeddings
     as_csv = str(target) == "-" or target.suffix.lower() == ".csv"
     fmt = format.value if format else ("csv" if as_csv else "npz")
     n, skipped = embed_folder(folder, run, target, fmt, device=device, batch_size=batch_size,
@@ -253,24 +190,26 @@ def tree(
     out: Annotated[Path, typer.Option(help="Output file, or '-' for stdout.")],
     run: RunOption = DEFAULT_RUN,
     embeddings: Annotated[Path | None, typer.Option(
-        help="Embeddings file [default: RUN/embeddings.npz].")] = None,
+        help="Embeddings file.", show_default="RUN/embeddings.npz")] = None,
     format: Annotated[TreeFormat | None, typer.Option(
-        "--format", help="newick or json [default: from --out's extension, else newick].")
+        "--format", help="newick or json.", show_default="from --out's extension, else newick")
     ] = None,
     source: Annotated[TreeSource, typer.Option(
         help="latent: Ward linkage on the latents the joint loss shaped (best measured "
         "quality, see BENCHMARKS.md; exact up to 15,000 images, anchored above); disk: "
         "greedy decoding of the Poincare-ball points (exact single linkage on the "
-        "hyperbolic LCA, any size, fastest); auto: latent up to 200,000 images, else disk.")
-    ] = TreeSource.auto,
+        "hyperbolic LCA, any size, fastest); auto: latent up to 200,000 images, else disk.",
+        show_default=True)] = TreeSource.auto,
     labels: Annotated[LabelMode, typer.Option(
         help="Leaf labels: path (relative path), stem (file name without extension), or id "
-        "(L000001...; a TSV id->path map is written beside --out).")] = LabelMode.path,
+        "(L000001...; a TSV id->path map is written beside --out).", show_default=True)
+    ] = LabelMode.path,
 ) -> None:
     """Decode the embeddings into a binary tree and write it as Newick or JSON."""
-    from infohier_cli.pipeline import build_tree, write_tree
+    from infohier_cli.trees.files import write_tree
+    from infohier_cli.trees.registry import build_tree
 
-    source_file = embeddings or run / "embeddings.npz"
+    source_file = embeddings or RunDir(run).embeddings
     fmt = format.value if format else ("json" if out.suffix.lower() == ".json" else "newick")
     built = build_tree(source_file, source.value)
     write_tree(built, out, fmt, labels.value)
@@ -283,28 +222,28 @@ def tree(
 def export(
     tree_file: Annotated[Path, typer.Argument(metavar="TREE",
                                               help="A tree in Newick or infohier JSON.")],
-    out: Annotated[Path | None, typer.Option(help="Output file, or '-' for stdout.")
-                   ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output file, or '-' for stdout.",
+                                             show_default="none")] = None,
     format: Annotated[ExportFormat | None, typer.Option(
-        "--format", help="newick, json or csv [default: csv with --cut, else from --out].")
+        "--format", help="newick, json or csv.", show_default="csv with --cut, else from --out")
     ] = None,
     cut: Annotated[list[int] | None, typer.Option(
-        help="Cut into K clusters (repeatable): csv of path and cluster id at each K.")
-    ] = None,
+        help="Cut into K clusters (repeatable): csv of path and cluster id at each K.",
+        show_default="none")] = None,
     plot: Annotated[Path | None, typer.Option(
         help="Draw the Poincare disk to this PNG/SVG/PDF: leaves coloured by the first "
-        "--cut, merges as hyperbolic geodesics.")] = None,
+        "--cut, merges as hyperbolic geodesics.", show_default="none")] = None,
     embeddings: Annotated[Path | None, typer.Option(
-        help="Embeddings giving leaf positions for --plot when TREE has none "
-        "[default: ./infohier-run/embeddings.npz].")] = None,
+        help="Embeddings giving leaf positions for --plot when TREE has none.",
+        show_default="infohier-run/embeddings.npz")] = None,
 ) -> None:
     """Convert a tree between formats, cut it into flat clusters, or plot it in the disk."""
-    from infohier_cli.pipeline import export_tree
+    from infohier_cli.trees.files import export_tree
 
     if out is None and plot is None and not cut:
         raise UserError("nothing to do: give --out, --cut or --plot")
     export_tree(tree_file, out, format.value if format else None, cut or [], plot,
-                embeddings or DEFAULT_RUN / "embeddings.npz")
+                embeddings or RunDir(DEFAULT_RUN).embeddings)
 
 
 @app.command(name="eval")
@@ -314,30 +253,32 @@ def evaluate(
                                               help="A tree in Newick or infohier JSON.")],
     labels: Annotated[Path | None, typer.Option(
         help="CSV with a header: path,class[,superclass,...] (paths relative to the image "
-        "folder). Each column after the path is one label level.")] = None,
+        "folder). Each column after the path is one label level.", show_default="none")
+    ] = None,
     labels_from_folders: Annotated[bool, typer.Option(
-        help="Use the folder names above each image as labels.")] = False,
+        help="Use the folder names above each image as labels.", show_default=True)] = False,
     depth: Annotated[int, typer.Option(
         help="With --labels-from-folders: how many folder levels (1 = parent folder).",
-        min=1)] = 1,
+        min=1, show_default=True)] = 1,
     embeddings: Annotated[Path | None, typer.Option(
-        help="Latents for the Dasgupta cost [default: ./infohier-run/embeddings.npz if "
-        "present].")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")
-                       ] = False,
+        help="Latents for the Dasgupta cost.",
+        show_default="infohier-run/embeddings.npz if present")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.",
+                                          show_default="off")] = False,
 ) -> None:
     """Score a tree against labels: dendrogram purity, purity/NMI/ARI of the cut into as
     many clusters as classes, and the Dasgupta cost under the latent similarity."""
     import json
 
-    from infohier_cli.pipeline import evaluate_tree, read_label_levels, read_tree
+    from infohier_cli.evaluate.score import evaluate_tree, read_label_levels
+    from infohier_cli.trees.files import read_tree
 
     if (labels is None) == (not labels_from_folders):
         raise UserError("give exactly one of --labels FILE or --labels-from-folders")
     tree_obj = read_tree(tree_file)
     codes, unmatched = read_label_levels(tree_obj, labels,
                                          depth if labels_from_folders else None)
-    report = evaluate_tree(tree_obj, codes, embeddings or DEFAULT_RUN / "embeddings.npz")
+    report = evaluate_tree(tree_obj, codes, embeddings or RunDir(DEFAULT_RUN).embeddings)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return

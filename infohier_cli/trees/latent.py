@@ -22,16 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from infohier_cli.training.similarity import normalise
+
 EXACT_MAX = 15_000
 ANCHORS = 10_000
 ASSIGN_CHUNK = 4096
-
-
-def normalise(latent: np.ndarray) -> np.ndarray:
-    """Centre on the mean and scale each row to unit length. (n, D) -> (n, D) float64."""
-    centred = np.asarray(latent, dtype=np.float64)
-    centred = centred - centred.mean(axis=0, keepdims=True)
-    return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
 
 
 def ward(points: np.ndarray) -> np.ndarray:

@@ -1,0 +1,53 @@
+"""Finding the images under a folder, and grouping them into samples.
+
+Discovery: recursive, follows folder symlinks once (a loop cannot hang or duplicate), skips
+hidden files and folders, keeps the extensions in `IMAGE_SUFFIXES` in any letter case and
+ignores everything else. Names are paths relative to the folder with `/` separators, exactly
+as on disk, sorted.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from infohier_cli.data.samples import Sample, one_file_samples
+from infohier_cli.errors import UserError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
+
+
+def discover_images(root: Path) -> list[str]:
+    """Relative `/`-separated paths of every image under `root`, sorted.
+
+    Raises UserError when `root` is missing, is not a folder, or holds no image.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise UserError(f"no such folder: {root}")
+    if not root.is_dir():
+        raise UserError(f"not a folder: {root}")
+    found: list[str] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        stat = os.stat(dirpath)
+        if (stat.st_dev, stat.st_ino) in seen_dirs:
+            dirnames[:] = []
+            continue
+        seen_dirs.add((stat.st_dev, stat.st_ino))
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in filenames:
+            if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
+                continue
+            rel = name if rel_dir == "." else os.path.join(rel_dir, name)
+            found.append(rel.replace(os.sep, "/"))
+    if not found:
+        suffixes = ", ".join(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
+        raise UserError(f"no images found in {root} (looked for {suffixes})")
+    return sorted(found)
+
+
+def discover_samples(root: Path) -> list[Sample]:
+    """The samples under `root`: one per image file, its id the relative path."""
+    return one_file_samples(discover_images(root))

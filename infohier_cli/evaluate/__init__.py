@@ -1,0 +1,2 @@
+"""Scoring a tree: metrics (`metrics`: dendrogram purity, flat scores, Dasgupta cost) and
+labels + report (`score`)."""

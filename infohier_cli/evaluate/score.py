@@ -1,0 +1,78 @@
+"""Scoring a tree against labels: label levels from a CSV or from folder names, and the
+report of `infohier eval` (dendrogram purity, cut scores, Dasgupta cost)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from infohier_cli.errors import UserError
+from infohier_cli.trees.tree import Tree
+
+
+def read_label_levels(tree: Tree, labels_csv: Path | None, folder_depth: int | None
+                      ) -> tuple[dict[str, np.ndarray], int]:
+    """Label levels for the tree's leaves -> ({level: (n,) int codes, −1 = none}, unmatched).
+
+    From a CSV (path, class[, superclass, ...]: one level per column after the path), or
+    from the folder names above each image (level 'folder-1' = parent, 'folder-2' = ...)."""
+    levels: dict[str, dict[str, str]] = {}
+    if labels_csv is not None:
+        if not Path(labels_csv).is_file():
+            raise UserError(f"no such label file: {labels_csv}")
+        with open(labels_csv, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        if len(rows) < 2 or len(rows[0]) < 2:
+            raise UserError(f"{labels_csv} needs a header 'path,class[,superclass]' and rows")
+        for column, level in enumerate(rows[0][1:], start=1):
+            levels[level] = {r[0]: r[column] for r in rows[1:] if len(r) > column and r[column]}
+    else:
+        for depth in range(1, (folder_depth or 1) + 1):
+            levels[f"folder-{depth}"] = {
+                name: name.split("/")[-1 - depth] for name in tree.names
+                if len(name.split("/")) > depth}
+    codes: dict[str, np.ndarray] = {}
+    unmatched = tree.n
+    for level, mapping in levels.items():
+        values = [mapping.get(name) for name in tree.names]
+        known = sorted({v for v in values if v is not None})
+        index = {v: i for i, v in enumerate(known)}
+        codes[level] = np.array([index[v] if v is not None else -1 for v in values])
+        unmatched = min(unmatched, int(np.sum(codes[level] < 0)))
+    if not codes or all(np.all(c < 0) for c in codes.values()):
+        raise UserError("no label matches any leaf of the tree (paths must be relative to "
+                        "the image folder, with '/')")
+    return codes, unmatched
+
+
+def evaluate_tree(tree: Tree, codes: dict[str, np.ndarray], embeddings_file: Path | None
+                  ) -> dict:
+    """Scores per label level: dendrogram purity; purity/NMI/ARI of the cut into k = number
+    of classes; plus the Dasgupta cost under the latent similarity when latents are given."""
+    from infohier_cli.evaluate.metrics import cut_scores, dasgupta_cost, dendrogram_purity
+
+    report: dict = {"n_leaves": tree.n, "levels": {}}
+    for level, labels in codes.items():
+        k = len(np.unique(labels[labels >= 0]))
+        labelled = labels >= 0
+        flat = cut_scores(labels[labelled], tree.cut(min(k, tree.n))[labelled])
+        report["levels"][level] = {"classes": k, "unlabelled": int((~labelled).sum()),
+                                   "dendrogram_purity": dendrogram_purity(tree, labels),
+                                   **{f"cut_{key}": value for key, value in flat.items()}}
+    if embeddings_file is not None and Path(embeddings_file).is_file():
+        from infohier_cli.embeddings import load_embeddings
+        from infohier_cli.training.similarity import normalise, pair_similarity
+
+        emb = load_embeddings(embeddings_file)
+        row = {name: i for i, name in enumerate(emb.ids)}
+        if all(name in row for name in tree.names):
+            unit = normalise(emb.latent[[row[name] for name in tree.names]])
+
+            def similarity(i, j):
+                return pair_similarity(unit, i, j)
+
+            value, error = dasgupta_cost(tree, similarity)
+            report["dasgupta_cost"] = {"value": value, "stderr": error}
+    return report

@@ -1,0 +1,1 @@
+"""Pictures of a tree: the Poincaré-disk plot (`plot`)."""

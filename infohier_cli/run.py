@@ -1,0 +1,175 @@
+"""The run folder and its checkpoint: every path a run holds, and one typed, versioned
+checkpoint.
+
+`RunDir` is the only place that knows the file names of a run folder (`checkpoint.pt`,
+`embeddings.npz`, `skipped.txt`, `train_log.jsonl`); everything else asks it.
+
+`Checkpoint` is what `checkpoint.pt` holds: plain tensors, numbers and strings only, loaded
+with `torch.load(weights_only=True)`. A checkpoint from a stranger can therefore not run
+code: anything that needs arbitrary unpickling is refused with a UserError (one clear
+line), as is a corrupt or foreign file, or a schema version this code does not know.
+
+Schema `infohier-checkpoint/1` (a dict): format, config (TrainConfig JSON), in_channels,
+epoch, model (state dict), images (sample ids, dataset order), folder, version (of
+infohier), optimiser, riemannian_optimiser, schedule, riemannian_schedule (state dicts).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import warnings
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infohier_cli.atomic import atomic_open, atomic_path
+from infohier_cli.config import TrainConfig
+from infohier_cli.errors import UserError
+
+SCHEMA = "infohier-checkpoint"
+SCHEMA_VERSION = 1
+FORMAT = f"{SCHEMA}/{SCHEMA_VERSION}"
+REQUIRED_KEYS = ("format", "config", "in_channels", "epoch", "model", "images")
+OPTIMISER_KEYS = ("optimiser", "riemannian_optimiser", "schedule", "riemannian_schedule")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A run folder and the paths of everything it holds."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def checkpoint(self) -> Path:
+        """Model, optimisers, schedules, epoch, config and sample ids (`Checkpoint`)."""
+        return self.root / "checkpoint.pt"
+
+    @property
+    def embeddings(self) -> Path:
+        """Sample ids, latents and ball points of the training samples (`embeddings.npz`)."""
+        return self.root / "embeddings.npz"
+
+    @property
+    def skipped(self) -> Path:
+        """Files that could not be read: `id<TAB>reason` per line."""
+        return self.root / "skipped.txt"
+
+    @property
+    def log(self) -> Path:
+        """One JSON line per epoch."""
+        return self.root / "train_log.jsonl"
+
+    def holds_run(self) -> bool:
+        return self.checkpoint.exists()
+
+    def create(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def write_skipped(self, skipped: Sequence[tuple[str, str]]) -> None:
+        """Record the skipped files (path<TAB>reason per line), atomically."""
+        write_skipped(self.skipped, skipped)
+
+    def append_log(self, entry: dict[str, Any]) -> None:
+        """Add one JSON line to the training log, rewriting it atomically."""
+        previous = self.log.read_text(encoding="utf-8") if self.log.exists() else ""
+        with atomic_open(self.log, "w", encoding="utf-8") as handle:
+            handle.write(previous + json.dumps(entry) + "\n")
+
+
+def write_skipped(path: Path, skipped: Sequence[tuple[str, str]]) -> None:
+    """`skipped.txt` at `path`: one `id<TAB>reason` line per unreadable sample."""
+    with atomic_open(path, "w", encoding="utf-8", errors="surrogateescape") as handle:
+        for name, reason in skipped:
+            handle.write(f"{name}\t{reason}\n")
+
+
+@dataclass
+class Checkpoint:
+    """What a run needs to resume or to embed: the schema in the module docstring."""
+
+    config: TrainConfig
+    in_channels: int
+    epoch: int
+    model: dict[str, Any]
+    samples: list[str]
+    folder: str = "?"
+    version: str = ""
+    optimisers: dict[str, Any] = field(default_factory=dict)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"format": FORMAT, "config": self.config.to_json(),
+                "in_channels": self.in_channels, "epoch": self.epoch, "model": self.model,
+                "images": list(self.samples), "folder": self.folder, "version": self.version,
+                **self.optimisers}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Checkpoint:
+        return cls(config=TrainConfig.from_json(state["config"]),
+                   in_channels=int(state["in_channels"]), epoch=int(state["epoch"]),
+                   model=state["model"], samples=list(state["images"]),
+                   folder=str(state.get("folder", "?")), version=str(state.get("version", "")),
+                   optimisers={k: state[k] for k in OPTIMISER_KEYS if k in state})
+
+    def save(self, path: Path) -> None:
+        """Write atomically: temp file in the same folder, then rename."""
+        import torch
+
+        with atomic_path(path) as tmp:
+            torch.save(self.to_state(), tmp)
+
+    @classmethod
+    def load(cls, path: Path) -> Checkpoint:
+        """Read and check a checkpoint (see `load_checkpoint`)."""
+        return cls.from_state(load_checkpoint(path))
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint's raw state, read safely (weights_only=True); UserError if refused,
+    corrupt, foreign, or of an unknown schema version."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no checkpoint at {path}")
+    try:
+        with warnings.catch_warnings():  # a plain pickle file: refused below, not warned about
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
+        raise UserError(f"refused to load {path}: it holds objects a safe load may not "
+                        f"create ({reason[:160]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
+        raise UserError(f"cannot read checkpoint {path}: corrupt or not a checkpoint "
+                        f"({type(error).__name__})") from None
+    found = state.get("format") if isinstance(state, dict) else None
+    if isinstance(found, str) and found.startswith(f"{SCHEMA}/") and found != FORMAT:
+        raise UserError(f"{path} has checkpoint schema {found!r}; this infohier reads "
+                        f"only {FORMAT!r} (use the infohier version that wrote it)")
+    if found != FORMAT or any(key not in state for key in REQUIRED_KEYS):
+        raise UserError(f"{path} is not an infohier checkpoint ({FORMAT})")
+    return state
+
+
+def config_of(state: dict[str, Any]) -> TrainConfig:
+    """The TrainConfig stored in a raw checkpoint state."""
+    return TrainConfig.from_json(state["config"])
+
+
+def load_model(path: Path):
+    """Rebuild the model of a checkpoint in eval mode -> (model, checkpoint)."""
+    from infohier_cli.model.network import InfoHierModel
+
+    checkpoint = Checkpoint.load(path)
+    model = InfoHierModel(checkpoint.config, checkpoint.in_channels)
+    try:
+        model.load_state_dict(checkpoint.model)
+    except RuntimeError:
+        raise UserError(f"checkpoint {path} does not match this version's model") from None
+    return model.eval(), checkpoint

@@ -1,0 +1,1 @@
+"""Where a command runs: the device (`device`) and torchrun / DDP processes (`distributed`)."""

@@ -1,0 +1,112 @@
+"""The training loop: L = λ_ct·NT-Xent + λ_hc·Dasgupta-triplet, epoch after epoch.
+
+`fit` is the loop; `run_epoch` one pass over the data; `step_losses` one forward.
+Checkpoints, logs and the run folder are not handled here: `fit` reports each finished
+epoch to `on_epoch_end` and an interruption to `on_interrupt` (see train.py).
+Randomness is derived from (seed, epoch, step) — data order, views, triplets — so a resumed
+run replays exactly what a straight run would have done, with no RNG state to store.
+The same loop runs under torchrun (DDP): `gather_batch` makes the losses global.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from infohier_cli.config import TrainConfig
+from infohier_cli.runtime.distributed import DistEnv, gather_batch
+from infohier_cli.training.augment import sample_seed
+from infohier_cli.training.losses import (
+    dasgupta_triplet_loss,
+    joint_loss,
+    latent_similarity,
+    nt_xent,
+    sample_triplets,
+)
+from infohier_cli.training.setup import Learner
+
+
+def fit(learner: Learner, loader, start_epoch: int, *, on_epoch_end: Callable[[int, dict], None],
+        on_interrupt: Callable[[int], None], progress: bool = True) -> dict[str, Any] | None:
+    """Train from `start_epoch` to `config.epochs`; -> the last epoch's log (None if none).
+
+    `loader.sampler` and `loader.dataset` (TwoViews) are told the epoch before each pass.
+    """
+    config = learner.config
+    log = None
+    for epoch in range(start_epoch, config.epochs):
+        loader.sampler.set_epoch(epoch)
+        loader.dataset.epoch = epoch
+        learner.network.train()
+        hc_on = epoch >= config.warmup_epochs and config.lambda_hc > 0
+        try:
+            totals, steps, seen, seconds = run_epoch(learner, loader, epoch, hc_on, progress)
+        except KeyboardInterrupt:
+            on_interrupt(epoch)
+            raise
+        for schedule in learner.schedules:
+            schedule.step()
+        mean = (totals / max(steps, 1)).tolist()
+        log = {"epoch": epoch + 1, "loss": mean[0], "contrastive": mean[1],
+               "hierarchical": mean[2], "hc_active": hc_on, "images": seen,
+               "seconds": round(seconds, 3), "images_per_s": round(seen / seconds, 2),
+               "lr": learner.optimisers[0].param_groups[1]["lr"]}
+        on_epoch_end(epoch + 1, log)
+    return log
+
+
+def run_epoch(learner: Learner, loader, epoch: int, hc_on: bool, progress: bool
+              ) -> tuple[torch.Tensor, int, int, float]:
+    """One pass -> (summed (joint, contrastive, hierarchical) losses, steps, images, s)."""
+    from tqdm import tqdm
+
+    config, env, device = learner.config, learner.env, learner.device
+    totals = torch.zeros(3)
+    steps, seen, started = 0, 0, time.perf_counter()
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
+               disable=not (progress and env.is_main), leave=False)
+    try:
+        for step, (view1, view2) in enumerate(bar):
+            batch = (view1.to(device, non_blocking=True), view2.to(device, non_blocking=True))
+            generator = torch.Generator().manual_seed(sample_seed(config.seed, epoch, step))
+            losses = step_losses(learner.network, batch, config, hc_on, env, generator)
+            for optimiser in learner.optimisers:
+                optimiser.zero_grad(set_to_none=True)
+            losses[0].backward()
+            for optimiser in learner.optimisers:
+                optimiser.step()
+            totals += torch.stack([x.detach().float().cpu() for x in losses])
+            steps += 1
+            seen += view1.shape[0] * env.world_size
+            rate = seen / (time.perf_counter() - started)
+            bar.set_postfix(loss=f"{losses[0].item():.4f}", ct=f"{losses[1].item():.4f}",
+                            hc=f"{losses[2].item():.4f}", img_s=f"{rate:.0f}")
+    finally:
+        bar.close()
+    return totals, steps, seen, time.perf_counter() - started
+
+
+def step_losses(model, batch, config: TrainConfig, hc_on: bool, env: DistEnv,
+                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One forward: (joint, contrastive, hierarchical) losses of a batch of two views."""
+    view1, view2 = batch
+    b = view1.shape[0]
+    z, p, e = model(torch.cat([view1, view2]))
+    p1, p2 = gather_batch(p[:b], env), gather_batch(p[b:], env)
+    contrastive = nt_xent(p1, p2, config.tau_ct)
+    if hc_on:
+        z1, e1 = gather_batch(z[:b], env), gather_batch(e[:b], env)
+        similarity = latent_similarity(z1, center=config.center_similarity,
+                                       detach=config.detach_similarity)
+        n = z1.shape[0]
+        triplets = sample_triplets(n, config.triplets_per_image * n, generator=generator,
+                                   device=z1.device)
+        hierarchical = dasgupta_triplet_loss(e1, similarity, triplets, config.tau_hc)
+    else:
+        hierarchical = contrastive.new_zeros(())
+    lambda_hc = config.lambda_hc if hc_on else 0.0
+    return joint_loss(contrastive, hierarchical, config.lambda_ct, lambda_hc), contrastive, \
+        hierarchical

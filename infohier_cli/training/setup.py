@@ -1,0 +1,84 @@
+"""What the fit loop works on: the model, its optimisers and schedules, restored from a
+checkpoint when resuming, and wrapped for DistributedDataParallel under torchrun.
+
+Optimisers: AdamW for the Euclidean parameters (encoder at lr·encoder_lr_scale, the head's
+MLP at lr), geoopt's RiemannianAdam for the head's centre on the ball; cosine schedules
+over `config.epochs` (a resumed run with more epochs stretches them to the new total).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from infohier_cli.config import TrainConfig
+from infohier_cli.errors import UserError
+from infohier_cli.model.network import InfoHierModel
+from infohier_cli.run import Checkpoint
+from infohier_cli.runtime.distributed import DistEnv
+
+OPTIMISER_KEYS = ("optimiser", "riemannian_optimiser")
+SCHEDULE_KEYS = ("schedule", "riemannian_schedule")
+
+
+@dataclass
+class Learner:
+    """The model being trained (`model`; `network` is what the loop calls: the model, or
+    its DDP wrapper), its optimisers and schedules, the config and where it runs."""
+
+    model: InfoHierModel
+    network: torch.nn.Module
+    optimisers: list[torch.optim.Optimizer]
+    schedules: list[torch.optim.lr_scheduler.LRScheduler]
+    config: TrainConfig
+    env: DistEnv
+    device: torch.device
+
+    def optimiser_states(self) -> dict:
+        """The optimiser and schedule state dicts, keyed as in the checkpoint."""
+        return {**{k: o.state_dict() for k, o in zip(OPTIMISER_KEYS, self.optimisers,
+                                                     strict=True)},
+                **{k: s.state_dict() for k, s in zip(SCHEDULE_KEYS, self.schedules,
+                                                     strict=True)}}
+
+
+def optimisers_for(model: InfoHierModel, config: TrainConfig):
+    """AdamW on Euclidean parameters, RiemannianAdam on the ball's, cosine schedules."""
+    import geoopt
+
+    optimiser = torch.optim.AdamW(
+        [{"params": model.encoder.parameters(), "lr": config.lr * config.encoder_lr_scale},
+         {"params": model.head.net.parameters(), "lr": config.lr}],
+        weight_decay=config.weight_decay)
+    riemannian = geoopt.optim.RiemannianAdam([model.head.centre], lr=config.lr)
+    schedules = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=config.epochs)
+                 for o in (optimiser, riemannian)]
+    return [optimiser, riemannian], schedules
+
+
+def build_learner(config: TrainConfig, channels: int, device: torch.device, env: DistEnv,
+                  resumed: Checkpoint | None = None, sync_bn: bool = False) -> Learner:
+    """A fresh (seeded) model and optimisers, or those of `resumed`, on `device`."""
+    torch.manual_seed(config.seed)
+    model = InfoHierModel(config, channels)
+    if resumed:
+        model.load_state_dict(resumed.model)
+    model.to(device)
+    optimisers, schedules = optimisers_for(model, config)
+    if resumed:
+        for optimiser, key in zip(optimisers, OPTIMISER_KEYS, strict=True):
+            optimiser.load_state_dict(resumed.optimisers[key])
+        for schedule, key in zip(schedules, SCHEDULE_KEYS, strict=True):
+            schedule.load_state_dict(resumed.optimisers[key])
+            schedule.T_max = config.epochs
+    network: torch.nn.Module = model
+    if env.active:
+        if sync_bn:
+            if device.type != "cuda":
+                raise UserError("--sync-bn needs CUDA devices (SyncBatchNorm is GPU-only)")
+            network = torch.nn.SyncBatchNorm.convert_sync_batchnorm(network)
+        network = torch.nn.parallel.DistributedDataParallel(
+            network, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True)
+    return Learner(model, network, optimisers, schedules, config, env, device)

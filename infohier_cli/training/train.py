@@ -1,0 +1,173 @@
+"""`infohier train` as a library call: the run folder, the config, the data, then `fit`.
+
+`train` checks the run folder (never clobbers a run; resumes one on request), settles the
+config (a resumed run keeps its stored settings: only `resumable` ones may change), reads
+the folder's samples, builds the learner (setup.py), runs the loop (fit.py) with a
+checkpoint and a log line after every epoch, and writes the embeddings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from infohier_cli import __version__
+from infohier_cli.config import TrainConfig, option_name
+from infohier_cli.data import ImageFolder, ImageSpec, discover_samples, resolve_spec, scan_folder
+from infohier_cli.embed import embed_images
+from infohier_cli.embeddings import Embeddings, save_embeddings
+from infohier_cli.errors import UserError
+from infohier_cli.run import Checkpoint, RunDir
+from infohier_cli.runtime.device import default_workers, pick_device
+from infohier_cli.runtime.distributed import DistEnv
+from infohier_cli.training.augment import TwoViews
+from infohier_cli.training.fit import fit
+from infohier_cli.training.setup import Learner, build_learner
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run left behind."""
+
+    run_dir: Path
+    epochs: int
+    n_images: int
+    skipped: list[tuple[str, str]]
+    last_epoch_log: dict[str, Any] | None
+
+
+def open_run(run: RunDir, resume: bool, overwrite: bool) -> Checkpoint | None:
+    """Refuse to clobber an existing run; return the checkpoint to resume, if any."""
+    if resume and overwrite:
+        raise UserError("--resume and --overwrite contradict each other; pick one")
+    if resume:
+        if not run.holds_run():
+            raise UserError(f"nothing to resume: no {run.checkpoint.name} in {run.root}")
+        return Checkpoint.load(run.checkpoint)
+    if run.holds_run() and not overwrite:
+        stored = Checkpoint.load(run.checkpoint)
+        raise UserError(
+            f"{run.root} already holds a run ({len(stored.samples)} images from "
+            f"{stored.folder}, {stored.epoch} epochs); pass --resume to continue "
+            "it or --overwrite to replace it, or choose another --run folder")
+    return None
+
+
+def settle_config(given: dict[str, Any], resumed: Checkpoint | None) -> TrainConfig:
+    """The run's config: defaults + `given`; or, when resuming, the stored config, where
+    a given setting that differs is refused unless the field is `resumable`."""
+    given = {name: value for name, value in given.items() if value is not None}
+    if resumed is None:
+        return TrainConfig().replace(**given)
+    stored = resumed.config
+    for config_field in dataclasses.fields(TrainConfig):
+        name = config_field.name
+        if name in given and not config_field.metadata.get("resumable"):
+            if given[name] != getattr(stored, name):
+                value = getattr(stored, name)
+                shown = ("on" if value else "off") if isinstance(value, bool) else value
+                raise UserError(f"{option_name(config_field)} is {shown} in this run; "
+                                "--resume cannot change it")
+    return stored.replace(**given)
+
+
+def read_samples(folder: Path, config: TrainConfig, resumed: Checkpoint | None, *,
+                 workers: int, say: Callable[[str], None], progress: bool
+                 ) -> tuple[TrainConfig, ImageFolder, list[tuple[str, str]]]:
+    """Decode the folder's samples with the run's image spec (resolved from the folder for
+    a new run, and saved resolved in the config)."""
+    samples = discover_samples(folder)
+    if resumed:
+        spec = ImageSpec(config.image_size, resumed.in_channels, config.intensity)
+    else:
+        spec = resolve_spec(folder, samples, config.channels, config.image_size,
+                            config.intensity)
+        config = config.replace(image_size=spec.size)
+    images, skipped = scan_folder(folder, samples, spec, workers=workers, warn=say,
+                                  progress=progress)
+    return config, images, skipped
+
+
+def make_loader(images: ImageFolder, config: TrainConfig, env: DistEnv, workers: int,
+                device: torch.device) -> DataLoader:
+    """Two views per image, each process its share of every global batch."""
+    global_batch = min(config.batch_size, len(images))
+    local_batch = global_batch // env.world_size
+    if local_batch < 1 or local_batch * env.world_size < 3:
+        raise UserError(f"--batch-size {config.batch_size} is too small for "
+                        f"{env.world_size} processes")
+    views = TwoViews(images, config, images.spec.channels)
+    sampler = DistributedSampler(views, num_replicas=env.world_size, rank=env.rank,
+                                 shuffle=True, seed=config.seed, drop_last=True)
+    return DataLoader(views, batch_size=local_batch, sampler=sampler, drop_last=True,
+                      num_workers=workers, pin_memory=device.type == "cuda")
+
+
+def checkpoint_of(learner: Learner, images: ImageFolder, folder: Path, epoch: int
+                  ) -> Checkpoint:
+    return Checkpoint(config=learner.config, in_channels=images.spec.channels, epoch=epoch,
+                      model=learner.model.state_dict(), samples=images.ids,
+                      folder=str(folder.resolve()), version=__version__,
+                      optimisers=learner.optimiser_states())
+
+
+def train(folder: Path, run_dir: Path, overrides: dict[str, Any] | None = None, *,
+          resume: bool = False, overwrite: bool = False, device: str = "auto",
+          workers: int | None = None, sync_bn: bool = False, progress: bool = True,
+          warn: Callable[[str], None] = print) -> TrainResult:
+    """Train (or resume) a model on the samples under `folder`; write the run folder.
+
+    `overrides` are TrainConfig fields the user set (None = keep the default, or the
+    checkpoint's value when resuming). Raises UserError for anything the user can fix,
+    KeyboardInterrupt after saving a checkpoint when interrupted.
+    """
+    env = DistEnv.from_environment()
+    torch_device = pick_device(device)
+    if env.active and torch_device.type == "cuda":
+        torch_device = torch.device("cuda", env.local_rank)
+        torch.cuda.set_device(torch_device)
+    env.start(torch_device)
+    say = warn if env.is_main else (lambda _message: None)
+    folder, run = Path(folder), RunDir(run_dir)
+    try:
+        resumed = open_run(run, resume, overwrite)
+        config = settle_config(overrides or {}, resumed)
+        n_workers = default_workers(torch_device) if workers is None else workers
+        config, images, skipped = read_samples(folder, config, resumed, workers=n_workers,
+                                               say=say, progress=progress and env.is_main)
+        if env.is_main:
+            run.create()
+            run.write_skipped(skipped)
+        if len(images) < 3:
+            raise UserError(f"need at least 3 readable images to train, found {len(images)}")
+        learner = build_learner(config, images.spec.channels, torch_device, env, resumed,
+                                sync_bn)
+        loader = make_loader(images, config, env, n_workers, torch_device)
+
+        def save(epoch: int) -> None:
+            if env.is_main:
+                checkpoint_of(learner, images, folder, epoch).save(run.checkpoint)
+
+        def epoch_done(epoch: int, log: dict[str, Any]) -> None:
+            save(epoch)
+            if env.is_main:
+                run.append_log(log)
+                say(f"epoch {epoch}/{config.epochs}: loss {log['loss']:.4f} "
+                    f"(contrastive {log['contrastive']:.4f}, hierarchical "
+                    f"{log['hierarchical']:.4f}), {log['images_per_s']:.0f} images/s")
+
+        log = fit(learner, loader, resumed.epoch if resumed else 0, on_epoch_end=epoch_done,
+                  on_interrupt=save, progress=progress)
+        latent, disk = embed_images(learner.model, images, torch_device, workers=n_workers,
+                                    env=env, progress=progress)
+        if env.is_main:
+            save_embeddings(run.embeddings, Embeddings(images.ids, latent, disk))
+        return TrainResult(run.root, config.epochs, len(images), skipped, log)
+    finally:
+        env.stop()

@@ -1,0 +1,93 @@
+"""Tree files in and out: write Newick/JSON (`infohier tree`), read them back, CSV cuts
+and the disk plot (`infohier export`)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+
+from infohier_cli.atomic import atomic_open, open_output
+from infohier_cli.errors import UserError
+from infohier_cli.trees.tree import Tree
+
+
+def write_tree(tree: Tree, out: Path | str, fmt: str, labels: str = "path") -> None:
+    """Write Newick or JSON to `out` ('-' = stdout), atomically; labels path|stem|id.
+    With 'id' leaves are L000001..., and `out`.ids.tsv maps each id to its path."""
+    names = tree.names
+    if labels == "stem":
+        names = [Path(name).stem for name in tree.names]
+    elif labels == "id":
+        width = max(6, len(str(tree.n)))
+        names = [f"L{i + 1:0{width}d}" for i in range(tree.n)]
+        if str(out) != "-":
+            with atomic_open(f"{out}.ids.tsv", "w", encoding="utf-8",
+                             errors="surrogateescape") as handle:
+                handle.write("id\tpath\n")
+                handle.writelines(f"{i}\t{p}\n" for i, p in zip(names, tree.names, strict=True))
+    text = tree.to_newick(names) if fmt == "newick" else Tree(
+        names, tree.linkage, tree.leaf_points, tree.node_points).to_json()
+    with open_output(out, encoding="utf-8", errors="surrogateescape") as handle:
+        handle.write(text)
+
+
+def read_tree(path: Path) -> Tree:
+    """A tree from Newick or infohier JSON (JSON when the text starts with '{')."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no such tree file: {path}")
+    text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    if not text.strip():
+        raise UserError(f"{path} is empty")
+    return Tree.from_json(text) if text.lstrip().startswith("{") else Tree.from_newick(text)
+
+
+def attach_points(tree: Tree, embeddings_file: Path) -> Tree:
+    """Leaf coordinates for a tree that has none, looked up by sample id in an embeddings
+    file."""
+    from infohier_cli.embeddings import load_embeddings
+
+    if tree.leaf_points is not None:
+        return tree
+    emb = load_embeddings(embeddings_file, with_latent=False)
+    row = {name: i for i, name in enumerate(emb.ids)}
+    missing = [name for name in tree.names if name not in row]
+    if missing:
+        raise UserError(f"{len(missing)} leaves (e.g. {missing[0]!r}) are not in "
+                        f"{embeddings_file}; pass --embeddings")
+    return Tree(tree.names, tree.linkage, emb.disk[[row[n] for n in tree.names]])
+
+
+def write_cuts(tree: Tree, ks: Sequence[int], out: Path | str | None) -> None:
+    """CSV: path (the sample id), then its cluster id when the tree is cut into each k."""
+    cuts = [tree.cut(k) for k in ks]
+    with open_output(out, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path"] + [f"k{k}" for k in ks])
+        for i, name in enumerate(tree.names):
+            writer.writerow([name] + [int(c[i]) for c in cuts])
+
+
+def export_tree(tree_file: Path, out: Path | None, fmt: str | None, cuts: Sequence[int],
+                plot: Path | None, embeddings_file: Path) -> None:
+    """`infohier export`: convert, cut into flat clusters, and/or plot a tree."""
+    tree = read_tree(tree_file)
+    if fmt is None:
+        suffix = Path(out).suffix.lower() if out is not None else ""
+        fmt = "csv" if cuts or suffix == ".csv" else "json" if suffix == ".json" else "newick"
+    if fmt == "csv" and not cuts:
+        raise UserError("--format csv needs at least one --cut K")
+    if out is not None:
+        if fmt == "csv":
+            write_cuts(tree, cuts, out)
+        else:
+            write_tree(tree, out, fmt)
+    elif cuts and plot is None:
+        write_cuts(tree, cuts, None)
+    if plot is not None:
+        from infohier_cli.report.plot import plot_disk
+
+        plot_disk(attach_points(tree, embeddings_file), plot, cuts[0] if cuts else None)
+
+

@@ -1,0 +1,101 @@
+"""The tree builders, behind one registry: embeddings in, the one tree representation out.
+
+A builder takes `Embeddings` (sample ids, latents, ball points) and returns a `Tree`: the
+scipy linkage merge list over the samples (leaves 0..n−1 in the embeddings' row order,
+named by sample id), plus ball coordinates where it has them. `tree --source`, the
+benchmarks and the tests pick builders by name here.
+
+    disk    greedy HypHC decoding of the ball points (`disk.py`), exact single linkage on
+            the depth of the hyperbolic LCA; any size
+    latent  Ward on the normalised latents (`latent.py`), exact up to 15,000 samples,
+            anchored above
+    auto    `latent` up to LATENT_AUTO_MAX samples, else `disk`
+
+To add a builder: write `def my_tree(emb: Embeddings) -> Tree` and decorate it with
+`@register("name", needs_latent=...)`; the CLI's `--source` choices follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from infohier_cli.embeddings import Embeddings, load_embeddings
+from infohier_cli.errors import UserError
+from infohier_cli.trees.tree import Tree
+
+LATENT_AUTO_MAX = 200_000  # `auto` builds the latent tree up to here, the disk tree above
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Builder:
+    """A registered tree builder: its name, whether it reads the latents, and `build`."""
+
+    name: str
+    needs_latent: bool
+    build: Callable[[Embeddings], Tree]
+    summary: str
+
+
+BUILDERS: dict[str, Builder] = {}
+
+
+def register(name: str, *, needs_latent: bool) -> Callable:
+    """Decorator: add `fn(emb: Embeddings) -> Tree` to the registry under `name`."""
+
+    def add(fn: Callable[[Embeddings], Tree]) -> Callable[[Embeddings], Tree]:
+        summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        BUILDERS[name] = Builder(name, needs_latent, fn, summary)
+        return fn
+
+    return add
+
+
+def source_names() -> tuple[str, ...]:
+    """Every name `--source` accepts: `auto`, then the registered builders."""
+    return (AUTO, *BUILDERS)
+
+
+def resolve_source(source: str, n: int) -> str:
+    """The builder `source` stands for with n samples (`auto` -> latent or disk)."""
+    if source == AUTO:
+        return "latent" if n <= LATENT_AUTO_MAX else "disk"
+    if source not in BUILDERS:
+        raise UserError(f"--source must be one of {', '.join(source_names())}, not {source!r}")
+    return source
+
+
+@register("disk", needs_latent=False)
+def disk_tree(emb: Embeddings) -> Tree:
+    """Greedy decoding of the ball points (exact single linkage on the hyperbolic LCA)."""
+    from infohier_cli.trees.disk import decode
+
+    decoded = decode(emb.disk)
+    return Tree(emb.ids, decoded.linkage, leaf_points=emb.disk, node_points=decoded.points)
+
+
+@register("latent", needs_latent=True)
+def latent_tree(emb: Embeddings) -> Tree:
+    """Ward linkage on the normalised latents (anchored above 15,000 samples)."""
+    from infohier_cli.trees.latent import latent_linkage
+
+    if emb.latent is None:
+        raise ValueError("the latent tree needs the latents")
+    return Tree(emb.ids, latent_linkage(emb.latent), leaf_points=emb.disk)
+
+
+def build(source: str, emb: Embeddings) -> Tree:
+    """The tree of `emb` by the builder named `source` (or `auto`)."""
+    return BUILDERS[resolve_source(source, len(emb.ids))].build(emb)
+
+
+def build_tree(embeddings_file: Path, source: str = AUTO) -> Tree:
+    """Read an embeddings file and build its tree; the latent matrix is read only when
+    the chosen builder needs it."""
+    emb = load_embeddings(embeddings_file, with_latent=False)
+    builder = BUILDERS[resolve_source(source, len(emb.ids))]
+    if builder.needs_latent:
+        emb = load_embeddings(embeddings_file)
+    return builder.build(emb)
