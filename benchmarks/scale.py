@@ -45,16 +45,29 @@ def timed(function, *args) -> float:
 def write_embeddings(path: Path, n: int, latent_dim: int, free: bool) -> None:
     """An embeddings.npz of n images with random latents and disk points."""
     rng = np.random.default_rng(0)
-    save_embeddings(path, Embeddings(
-        [f"plate {i // 1000:04d}/cell {i:07d}.tif" for i in range(n)],
-        rng.standard_normal((n, latent_dim), dtype=np.float32), disk_points(n, free, rng)))
+    save_embeddings(
+        path,
+        Embeddings(
+            [f"plate {i // 1000:04d}/cell {i:07d}.tif" for i in range(n)],
+            rng.standard_normal((n, latent_dim), dtype=np.float32),
+            disk_points(n, free, rng),
+        ),
+    )
 
 
 def tree_end_to_end(emb_file: Path, workdir: Path) -> tuple[float, float]:
     """Seconds and peak RSS (GB) of `infohier tree` on `emb_file`. Run before this process
     holds much memory: a child's peak RSS counts what it shared with its parent at fork."""
-    command = [sys.executable, "-m", "infohier_cli", "tree", "--embeddings", str(emb_file),
-               "--out", str(workdir / "tree.nwk")]
+    command = [
+        sys.executable,
+        "-m",
+        "infohier_cli",
+        "tree",
+        "--embeddings",
+        str(emb_file),
+        "--out",
+        str(workdir / "tree.nwk"),
+    ]
     started = time.perf_counter()
     child = subprocess.Popen(command)
     _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, not its siblings'
@@ -79,17 +92,23 @@ def main() -> None:
         for free in (False, True):
             maker = multiprocessing.get_context("spawn").Process(
                 target=write_embeddings,
-                args=(workdir / "embeddings.npz", args.n, args.latent_dim, free))
+                args=(workdir / "embeddings.npz", args.n, args.latent_dim, free),
+            )
             maker.start()  # in a fresh process, so that this one stays small (see above)
             maker.join()
             seconds, peak = tree_end_to_end(workdir / "embeddings.npz", workdir)
-            rows.append((f"`infohier tree`, {args.n:,} {'free' if free else 'fixed'}-radius "
-                         "images, end to end", f"{seconds:.1f}", f"{peak:.2f}"))
+            rows.append(
+                (
+                    f"`infohier tree`, {args.n:,} {'free' if free else 'fixed'}-radius "
+                    "images, end to end",
+                    f"{seconds:.1f}",
+                    f"{peak:.2f}",
+                )
+            )
     for n, free in [(args.n, False), (args.free_n, True)]:
         points = disk_points(n, free, rng)
         kind = "free" if free else "fixed"
-        rows.append((f"decode(), {n:,} {kind}-radius points", f"{timed(decode, points):.2f}",
-                     ""))
+        rows.append((f"decode(), {n:,} {kind}-radius points", f"{timed(decode, points):.2f}", ""))
     from scipy.cluster.hierarchy import linkage
 
     for free in (False, True):
@@ -97,9 +116,14 @@ def main() -> None:
         ours = timed(decode, points)
         theirs = timed(linkage, points.astype(np.float64), "single")
         kind = "free" if free else "fixed"
-        rows.append((f"{args.scipy_n:,} {kind}-radius points: decode() vs scipy single "
-                     f"linkage (Euclidean)", f"{ours:.3f} vs {theirs:.3f} "
-                     f"(scipy / ours = {theirs / ours:.1f})", ""))
+        rows.append(
+            (
+                f"{args.scipy_n:,} {kind}-radius points: decode() vs scipy single "
+                f"linkage (Euclidean)",
+                f"{ours:.3f} vs {theirs:.3f} (scipy / ours = {theirs / ours:.1f})",
+                "",
+            )
+        )
     print("| measurement | seconds | peak RSS GB |\n|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")

@@ -50,20 +50,24 @@ def main() -> None:
     @torch.inference_mode()
     def bare_pass() -> None:
         for start in range(0, args.n, args.batch_size):
-            bare(images[start:start + args.batch_size])
+            bare(images[start : start + args.batch_size])
 
     def embed_pass() -> None:
         embed_images(model, images, device, batch_size=args.batch_size, progress=False)
 
     bare_rate = args.n / best_seconds(bare_pass, args.repeats)
     embed_rate = args.n / best_seconds(embed_pass, args.repeats)
-    print(f"torch threads: {torch.get_num_threads()}, {args.n} images "
-          f"{args.channels}x{args.image_size}x{args.image_size}, width {args.width}, "
-          f"batch {args.batch_size}\n")
+    print(
+        f"torch threads: {torch.get_num_threads()}, {args.n} images "
+        f"{args.channels}x{args.image_size}x{args.image_size}, width {args.width}, "
+        f"batch {args.batch_size}\n"
+    )
     print("| pass | images/s | ratio |\n|---|---|---|")
     print(f"| bare ResNet-18 backbone forward | {bare_rate:.0f} | 1.00 |")
-    print(f"| infohier embed_images (loader, backbone, projector, head) | {embed_rate:.0f} "
-          f"| {embed_rate / bare_rate:.2f} |")
+    print(
+        f"| infohier embed_images (loader, backbone, projector, head) | {embed_rate:.0f} "
+        f"| {embed_rate / bare_rate:.2f} |"
+    )
 
 
 if __name__ == "__main__":

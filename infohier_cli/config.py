@@ -34,9 +34,16 @@ CHANNEL_POLICIES = ("auto", "gray", "rgb")
 SYMMETRIES = ("none", "hflip", "dihedral")
 
 
-def setting(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
-            flag: str | None = None, min: float | None = None, max: float | None = None,
-            resumable: bool = False) -> Any:
+def setting(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    flag: str | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    resumable: bool = False,
+) -> Any:
     """A TrainConfig field with its command-line metadata.
 
     `choices`: the allowed values (shown in --help, checked here); `flag`: the option's
@@ -44,9 +51,17 @@ def setting(default: Any, help: str, *, choices: tuple[str, ...] | None = None,
     `min`/`max`: bounds checked with the other validation (a UserError names the flag);
     `resumable`: `--resume` may change it.
     """
-    return field(default=default, metadata={
-        "help": help, "choices": choices, "flag": flag, "min": min, "max": max,
-        "resumable": resumable})
+    return field(
+        default=default,
+        metadata={
+            "help": help,
+            "choices": choices,
+            "flag": flag,
+            "min": min,
+            "max": max,
+            "resumable": resumable,
+        },
+    )
 
 
 def option_name(config_field: dataclasses.Field) -> str:
@@ -71,46 +86,56 @@ class TrainConfig:
     """
 
     image_size: int = setting(
-        0, "Images are cropped to their centred square and resized to S x S; 0 = auto: "
-        "twice the median short side, within 16..32.", min=0)
-    channels: str = setting(
-        "auto", "auto (most common in the folder), gray, rgb, or a number.")
+        0,
+        "Images are cropped to their centred square and resized to S x S; 0 = auto: "
+        "twice the median short side, within 16..32.",
+        min=0,
+    )
+    channels: str = setting("auto", "auto (most common in the folder), gray, rgb, or a number.")
     intensity: str = setting(
-        "auto", "auto (8-bit /255, deeper data per-channel percentile scaling), percentile, "
+        "auto",
+        "auto (8-bit /255, deeper data per-channel percentile scaling), percentile, "
         "or fixed (divide by the dtype's maximum, for calibrated data).",
-        choices=INTENSITY_MODES)
+        choices=INTENSITY_MODES,
+    )
     width: int = setting(32, "ResNet-18 width (64 = torchvision's; latent size is 8x this).")
-    proj_dim: int = setting(128, "Output size of the projection head that feeds NT-Xent.",
-                            min=1)
+    proj_dim: int = setting(128, "Output size of the projection head that feeds NT-Xent.", min=1)
     ball_dim: int = setting(2, "Dimension of the Poincare ball (2 = the disk).")
     radius: str = setting(
-        "free", "fixed: every image at radius r-max (HypHC); free: learnt radius, at most "
-        "r-max.", choices=RADIUS_MODES)
+        "free",
+        "fixed: every image at radius r-max (HypHC); free: learnt radius, at most r-max.",
+        choices=RADIUS_MODES,
+    )
     r_max: float = setting(0.95, "Largest radius in the Poincare ball.")
-    epochs: int = setting(30, "Training epochs (with --resume: the new total).",
-                          resumable=True)
+    epochs: int = setting(30, "Training epochs (with --resume: the new total).", resumable=True)
     batch_size: int = setting(64, "Global batch size: images per step over all processes.")
     lr: float = setting(1e-3, "Learning rate.")
     encoder_lr_scale: float = setting(1.0, "Encoder learning rate = lr x this.")
     weight_decay: float = setting(1e-4, "AdamW weight decay.", min=0.0)
     lambda_ct: float = setting(1.0, "Weight of the contrastive (NT-Xent) loss.")
     lambda_hc: float = setting(
-        1.0, "Weight of the hierarchical (Dasgupta triplet) loss; 0 = SSL only.")
+        1.0, "Weight of the hierarchical (Dasgupta triplet) loss; 0 = SSL only."
+    )
     tau_ct: float = setting(0.5, "NT-Xent temperature.")
     tau_hc: float = setting(0.05, "Softmax temperature of the triplet loss.")
-    warmup_epochs: int = setting(
-        5, "Contrastive-only epochs before the hierarchical loss joins.")
+    warmup_epochs: int = setting(5, "Contrastive-only epochs before the hierarchical loss joins.")
     triplets_per_image: int = setting(8, "Triplets sampled per image in each batch.")
     center_similarity: bool = setting(
-        True, "Centre latents on the batch mean before the cosine similarity.",
-        flag="--center-similarity/--raw-similarity")
+        True,
+        "Centre latents on the batch mean before the cosine similarity.",
+        flag="--center-similarity/--raw-similarity",
+    )
     detach_similarity: bool = setting(
-        True, "Stop the hierarchical loss's gradient through the similarities.",
-        flag="--detach-similarity/--live-similarity")
+        True,
+        "Stop the hierarchical loss's gradient through the similarities.",
+        flag="--detach-similarity/--live-similarity",
+    )
     symmetry: str = setting(
-        "none", "Mirror images treated as the same image: none, hflip (left-right), or "
+        "none",
+        "Mirror images treated as the same image: none, hflip (left-right), or "
         "dihedral (all flips and 90-degree turns: data with no 'up', e.g. microscopy).",
-        choices=SYMMETRIES)
+        choices=SYMMETRIES,
+    )
     crop_scale_min: float = setting(0.3, "Smallest crop area of the random resized crop.")
     blur_prob: float = setting(0.3, "Probability of a Gaussian blur.")
     jitter: float = setting(0.4, "Brightness/contrast jitter strength.")
@@ -131,15 +156,20 @@ class TrainConfig:
             (self.tau_ct > 0 and self.tau_hc > 0, "temperatures must be positive"),
             (self.warmup_epochs >= 0, "--warmup-epochs must be >= 0"),
             (self.triplets_per_image >= 1, "--triplets-per-image must be at least 1"),
-            (self.channels in CHANNEL_POLICIES or self.channels.isdigit(),
-             "--channels must be auto, gray, rgb or a number"),
+            (
+                self.channels in CHANNEL_POLICIES or self.channels.isdigit(),
+                "--channels must be auto, gray, rgb or a number",
+            ),
             (0.0 < self.crop_scale_min <= 1.0, "--crop-scale-min must lie in (0, 1]"),
             (0.0 <= self.blur_prob <= 1.0, "--blur-prob must lie in [0, 1]"),
         ]
         for config_field in dataclasses.fields(self):
             choices = config_field.metadata.get("choices")
-            value, low, high = (getattr(self, config_field.name),
-                                config_field.metadata.get("min"), config_field.metadata.get("max"))
+            value, low, high = (
+                getattr(self, config_field.name),
+                config_field.metadata.get("min"),
+                config_field.metadata.get("max"),
+            )
             if choices and value not in choices:
                 checks.append((False, f"{option_name(config_field)} must be one of {choices}"))
             if low is not None and value < low:
@@ -156,8 +186,11 @@ class TrainConfig:
 
     def changed(self, other: TrainConfig) -> list[str]:
         """Names of the fields whose values differ between `self` and `other`."""
-        return [f.name for f in dataclasses.fields(self)
-                if getattr(self, f.name) != getattr(other, f.name)]
+        return [
+            f.name
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        ]
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -17,9 +17,16 @@ from infohier_cli.runtime.distributed import DistEnv, gather_rows, shard_range
 
 
 @torch.inference_mode()
-def embed_images(model, images, device: torch.device, *, batch_size: int = 256,
-                 workers: int = 0, env: DistEnv | None = None, progress: bool = True
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def embed_images(
+    model,
+    images,
+    device: torch.device,
+    *,
+    batch_size: int = 256,
+    workers: int = 0,
+    env: DistEnv | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """Forward every image once -> (latent (N, D), disk (N, d)), float32, dataset order.
 
     Under torchrun each rank embeds a contiguous shard; every rank gets the full result.
@@ -29,13 +36,22 @@ def embed_images(model, images, device: torch.device, *, batch_size: int = 256,
 
     env = env or DistEnv()
     shard = shard_range(len(images), env)
-    loader = DataLoader(Subset(images, list(shard)), batch_size=batch_size,
-                        num_workers=workers, pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        Subset(images, list(shard)),
+        batch_size=batch_size,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+    )
     was_training = model.training
     model.eval()
     latents, points = [], []
-    bar = tqdm(total=len(images), desc="embedding", unit="img",
-               disable=not (progress and env.is_main), leave=False)
+    bar = tqdm(
+        total=len(images),
+        desc="embedding",
+        unit="img",
+        disable=not (progress and env.is_main),
+        leave=False,
+    )
     for batch in loader:
         z, _, e = model(batch.to(device, non_blocking=True))
         latents.append(z.float().cpu())
@@ -52,10 +68,19 @@ def _cat(chunks: list[torch.Tensor], width: int) -> torch.Tensor:
     return torch.cat(chunks) if chunks else torch.zeros(0, width)
 
 
-def embed_folder(folder: Path, run_dir: Path, out: Path, fmt: str, *, device: str = "auto",
-                 batch_size: int = 256, workers: int | None = None, with_latent: bool = False,
-                 warn: Callable[[str], None] = print, progress: bool = True
-                 ) -> tuple[int, list[tuple[str, str]]]:
+def embed_folder(
+    folder: Path,
+    run_dir: Path,
+    out: Path,
+    fmt: str,
+    *,
+    device: str = "auto",
+    batch_size: int = 256,
+    workers: int | None = None,
+    with_latent: bool = False,
+    warn: Callable[[str], None] = print,
+    progress: bool = True,
+) -> tuple[int, list[tuple[str, str]]]:
     """Embed every readable sample under `folder` with the run's model; write npz or csv.
 
     -> (number embedded, skipped (id, reason)). Under torchrun only rank 0 writes; the
@@ -76,10 +101,18 @@ def embed_folder(folder: Path, run_dir: Path, out: Path, fmt: str, *, device: st
     say = warn if env.is_main else (lambda _m: None)
     env.start(torch_device)
     try:
-        images, skipped = scan_folder(folder, samples, spec, workers=n_workers, warn=say,
-                                      progress=progress and env.is_main)
-        latent, disk = embed_images(model, images, torch_device, batch_size=batch_size,
-                                    workers=n_workers, env=env, progress=progress)
+        images, skipped = scan_folder(
+            folder, samples, spec, workers=n_workers, warn=say, progress=progress and env.is_main
+        )
+        latent, disk = embed_images(
+            model,
+            images,
+            torch_device,
+            batch_size=batch_size,
+            workers=n_workers,
+            env=env,
+            progress=progress,
+        )
     finally:
         env.stop()
     if env.is_main:

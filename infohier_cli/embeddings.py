@@ -37,9 +37,12 @@ class Embeddings:
 def save_embeddings(path: Path, embeddings: Embeddings) -> None:
     """Write `embeddings.npz` atomically."""
     with atomic_open(path, "wb") as handle:
-        np.savez(handle, paths=np.array(embeddings.ids, dtype=str),
-                 latent=embeddings.latent.astype(np.float32),
-                 disk=embeddings.disk.astype(np.float32))
+        np.savez(
+            handle,
+            paths=np.array(embeddings.ids, dtype=str),
+            latent=embeddings.latent.astype(np.float32),
+            disk=embeddings.disk.astype(np.float32),
+        )
 
 
 def load_embeddings(path: Path, with_latent: bool = True) -> Embeddings:
@@ -47,8 +50,10 @@ def load_embeddings(path: Path, with_latent: bool = True) -> Embeddings:
     `with_latent=False` leaves the (large) latent matrix on disk."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"no embeddings file at {path} (run `infohier train` or "
-                        "`infohier embed` first, or pass --embeddings)")
+        raise UserError(
+            f"no embeddings file at {path} (run `infohier train` or "
+            "`infohier embed` first, or pass --embeddings)"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             paths, disk = data["paths"], data["disk"]

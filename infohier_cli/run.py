@@ -103,18 +103,30 @@ class Checkpoint:
     optimisers: dict[str, Any] = field(default_factory=dict)
 
     def to_state(self) -> dict[str, Any]:
-        return {"format": FORMAT, "config": self.config.to_json(),
-                "in_channels": self.in_channels, "epoch": self.epoch, "model": self.model,
-                "images": list(self.samples), "folder": self.folder, "version": self.version,
-                **self.optimisers}
+        return {
+            "format": FORMAT,
+            "config": self.config.to_json(),
+            "in_channels": self.in_channels,
+            "epoch": self.epoch,
+            "model": self.model,
+            "images": list(self.samples),
+            "folder": self.folder,
+            "version": self.version,
+            **self.optimisers,
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Checkpoint:
-        return cls(config=TrainConfig.from_json(state["config"]),
-                   in_channels=int(state["in_channels"]), epoch=int(state["epoch"]),
-                   model=state["model"], samples=list(state["images"]),
-                   folder=str(state.get("folder", "?")), version=str(state.get("version", "")),
-                   optimisers={k: state[k] for k in OPTIMISER_KEYS if k in state})
+        return cls(
+            config=TrainConfig.from_json(state["config"]),
+            in_channels=int(state["in_channels"]),
+            epoch=int(state["epoch"]),
+            model=state["model"],
+            samples=list(state["images"]),
+            folder=str(state.get("folder", "?")),
+            version=str(state.get("version", "")),
+            optimisers={k: state[k] for k in OPTIMISER_KEYS if k in state},
+        )
 
     def save(self, path: Path) -> None:
         """Write atomically: temp file in the same folder, then rename."""
@@ -143,15 +155,19 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
-        raise UserError(f"refused to load {path}: it holds objects a safe load may not "
-                        f"create ({reason[:160]})") from None
+        raise UserError(
+            f"refused to load {path}: it holds objects a safe load may not create ({reason[:160]})"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
-        raise UserError(f"cannot read checkpoint {path}: corrupt or not a checkpoint "
-                        f"({type(error).__name__})") from None
+        raise UserError(
+            f"cannot read checkpoint {path}: corrupt or not a checkpoint ({type(error).__name__})"
+        ) from None
     found = state.get("format") if isinstance(state, dict) else None
     if isinstance(found, str) and found.startswith(f"{SCHEMA}/") and found != FORMAT:
-        raise UserError(f"{path} has checkpoint schema {found!r}; this infohier reads "
-                        f"only {FORMAT!r} (use the infohier version that wrote it)")
+        raise UserError(
+            f"{path} has checkpoint schema {found!r}; this infohier reads "
+            f"only {FORMAT!r} (use the infohier version that wrote it)"
+        )
     if found != FORMAT or any(key not in state for key in REQUIRED_KEYS):
         raise UserError(f"{path} is not an infohier checkpoint ({FORMAT})")
     return state

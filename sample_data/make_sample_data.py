@@ -32,8 +32,13 @@ CLASSES = {  # class: (superclass, base colour)
 
 
 def polygon(cx: float, cy: float, radius: float, corners: int, angle: float) -> list:
-    return [(cx + radius * math.cos(angle + 2 * math.pi * i / corners),
-             cy + radius * math.sin(angle + 2 * math.pi * i / corners)) for i in range(corners)]
+    return [
+        (
+            cx + radius * math.cos(angle + 2 * math.pi * i / corners),
+            cy + radius * math.sin(angle + 2 * math.pi * i / corners),
+        )
+        for i in range(corners)
+    ]
 
 
 def draw(shape: str, colour: tuple, rng: np.random.Generator) -> Image.Image:

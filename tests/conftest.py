@@ -32,5 +32,17 @@ def image_folder(tmp_path: Path) -> Path:
     return make_folder(tmp_path / "images")
 
 
-TINY_TRAIN = ["--epochs", "2", "--batch-size", "8", "--image-size", "16", "--width", "8",
-              "--warmup-epochs", "1", "--device", "cpu"]
+TINY_TRAIN = [
+    "--epochs",
+    "2",
+    "--batch-size",
+    "8",
+    "--image-size",
+    "16",
+    "--width",
+    "8",
+    "--warmup-epochs",
+    "1",
+    "--device",
+    "cpu",
+]

@@ -75,10 +75,10 @@ def test_pipeline_end_to_end(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "broken.png" in result.stderr
     assert (run / "skipped.txt").read_text().startswith("c1/broken.png\t")
-    assert {"checkpoint.pt", "embeddings.npz", "train_log.jsonl"} <= {p.name for p in
-                                                                     run.iterdir()}
-    expected = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")
-                      if p.name != "broken.png")
+    assert {"checkpoint.pt", "embeddings.npz", "train_log.jsonl"} <= {p.name for p in run.iterdir()}
+    expected = sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*.png") if p.name != "broken.png"
+    )
 
     assert invoke("tree", "--run", run, "--out", tmp_path / "tree.nwk").exit_code == 0
     parsed = Phylo.read(tmp_path / "tree.nwk", "newick")
@@ -86,8 +86,10 @@ def test_pipeline_end_to_end(tmp_path: Path):
 
     assert invoke("tree", "--run", run, "--out", tmp_path / "tree.json").exit_code == 0
     assert json.loads((tmp_path / "tree.json").read_text())["n_leaves"] == len(expected)
-    assert invoke("tree", "--run", run, "--source", "disk", "--out",
-                  tmp_path / "disk.nwk").exit_code == 0
+    assert (
+        invoke("tree", "--run", run, "--source", "disk", "--out", tmp_path / "disk.nwk").exit_code
+        == 0
+    )
 
     result = invoke("tree", "--run", run, "--out", "-")
     assert result.exit_code == 0 and result.stdout.endswith(";\n")
@@ -97,9 +99,20 @@ def test_pipeline_end_to_end(tmp_path: Path):
     ids = (tmp_path / "ids.nwk.ids.tsv").read_text().splitlines()
     assert ids[0] == "id\tpath" and len(ids) == len(expected) + 1
 
-    result = invoke("export", tmp_path / "tree.nwk", "--cut", 2, "--cut", 3, "--out",
-                    tmp_path / "cuts.csv", "--plot", tmp_path / "disk.png", "--embeddings",
-                    run / "embeddings.npz")
+    result = invoke(
+        "export",
+        tmp_path / "tree.nwk",
+        "--cut",
+        2,
+        "--cut",
+        3,
+        "--out",
+        tmp_path / "cuts.csv",
+        "--plot",
+        tmp_path / "disk.png",
+        "--embeddings",
+        run / "embeddings.npz",
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.reader(io.StringIO((tmp_path / "cuts.csv").read_text(encoding="utf-8"))))
     assert rows[0] == ["path", "k2", "k3"] and len(rows) == len(expected) + 1

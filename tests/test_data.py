@@ -24,9 +24,19 @@ from infohier_cli.data import (
 )
 from infohier_cli.errors import UserError
 
-ODD_NAMES = ["with space.png", "quote's.png", 'double"q.png', "paren(1).png", "co:lon.png",
-             "com,ma.png", "semi;colon.png", "[bracket].png", "tab\there.png", "ünï日本.png",
-             "under_score.png"]
+ODD_NAMES = [
+    "with space.png",
+    "quote's.png",
+    'double"q.png',
+    "paren(1).png",
+    "co:lon.png",
+    "com,ma.png",
+    "semi;colon.png",
+    "[bracket].png",
+    "tab\there.png",
+    "ünï日本.png",
+    "under_score.png",
+]
 
 
 def gray(size: int = 20) -> np.ndarray:
@@ -41,8 +51,9 @@ def test_discovery_is_recursive_sorted_and_skips_hidden_and_other_files(tmp_path
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
     found = discover_images(tmp_path)
-    assert found == sorted(["b/x.PNG", "a/y.jpeg", "z.TiF", "c/d/e.webp", "f.BMP", "g.gif",
-                            "h.JPG"])
+    assert found == sorted(
+        ["b/x.PNG", "a/y.jpeg", "z.TiF", "c/d/e.webp", "f.BMP", "g.gif", "h.JPG"]
+    )
 
 
 def test_odd_names_survive_exactly(tmp_path: Path):
@@ -116,8 +127,11 @@ def test_float_and_multichannel_tiffs(tmp_path: Path):
     rng = np.random.default_rng(0)
     tifffile.imwrite(tmp_path / "float.tif", rng.normal(5.0, 2.0, (30, 40)).astype(np.float32))
     tifffile.imwrite(tmp_path / "stack.tif", rng.integers(0, 4000, (5, 30, 30), dtype=np.uint16))
-    tifffile.imwrite(tmp_path / "rgbish.tif", rng.integers(0, 255, (30, 30, 3), dtype=np.uint8),
-                     photometric="rgb")
+    tifffile.imwrite(
+        tmp_path / "rgbish.tif",
+        rng.integers(0, 255, (30, 30, 3), dtype=np.uint8),
+        photometric="rgb",
+    )
     flt = load_image(tmp_path / "float.tif", ImageSpec(16, 1))
     assert flt.shape == (1, 16, 16) and 0 <= float(flt.min()) and float(flt.max()) <= 1
     stack = load_image(tmp_path / "stack.tif", ImageSpec(16, 5))
@@ -127,8 +141,10 @@ def test_float_and_multichannel_tiffs(tmp_path: Path):
     assert resolve_channels("auto", sample_shapes(tmp_path, ["stack.tif"])) == 5
 
 
-@pytest.mark.parametrize(("sides", "expected"), [([8, 8, 9], 16), ([12], 24), ([28, 30], 32),
-                                                  ([500, 2000], 32), ([], 32)])
+@pytest.mark.parametrize(
+    ("sides", "expected"),
+    [([8, 8, 9], 16), ([12], 24), ([28, 30], 32), ([500, 2000], 32), ([], 32)],
+)
 def test_auto_image_size_is_twice_the_median_side_within_bounds(sides, expected):
     shapes = [(1, side, side + 3) for side in sides]
     assert resolve_image_size(0, shapes) == expected
@@ -164,8 +180,9 @@ def test_unreadable_files_are_skipped_and_reported(tmp_path: Path):
     (tmp_path / "truncated.png").write_bytes(data[: len(data) // 2])
     (tmp_path / "full.png").unlink()
     messages: list[str] = []
-    images, skipped = scan_folder(tmp_path, discover_images(tmp_path), ImageSpec(8, 1),
-                                  warn=messages.append, progress=False)
+    images, skipped = scan_folder(
+        tmp_path, discover_images(tmp_path), ImageSpec(8, 1), warn=messages.append, progress=False
+    )
     assert images.paths == ["good.png"]
     assert sorted(p for p, _ in skipped) == ["fake.jpg", "truncated.png", "zero.png"]
     assert sum("skipped unreadable file" in m for m in messages) == 3

@@ -36,8 +36,7 @@ def decoded_partitions(points: np.ndarray) -> list[frozenset]:
     out = []
     for k in range(len(points), 0, -1):
         labels = tree.cut(k)
-        out.append(frozenset(frozenset(np.flatnonzero(labels == c).tolist())
-                             for c in range(k)))
+        out.append(frozenset(frozenset(np.flatnonzero(labels == c).tolist()) for c in range(k)))
     return out
 
 
@@ -76,8 +75,7 @@ def test_free_radius_hull_candidates_give_prims_tree():
     points *= rng.uniform(0.01, 0.97, (600, 1)) / np.linalg.norm(points, axis=1, keepdims=True)
     i, _, _ = candidate_edges(points)
     assert len(i) <= 2 * len(points)  # O(n) candidates, not n²
-    assert np.allclose(np.sort(decode(points).linkage[:, 2]),
-                       np.sort(decode_with_prim(points)))
+    assert np.allclose(np.sort(decode(points).linkage[:, 2]), np.sort(decode_with_prim(points)))
 
 
 def decode_with_prim(points: np.ndarray) -> np.ndarray:

@@ -15,8 +15,22 @@ from conftest import make_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
-TRAIN = ["--epochs", "1", "--batch-size", "12", "--image-size", "16", "--width", "8",
-         "--warmup-epochs", "0", "--device", "cpu", "--seed", "5"]
+TRAIN = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "12",
+    "--image-size",
+    "16",
+    "--width",
+    "8",
+    "--warmup-epochs",
+    "0",
+    "--device",
+    "cpu",
+    "--seed",
+    "5",
+]
 
 
 def free_port() -> int:
@@ -30,9 +44,20 @@ def infohier(*args, processes: int = 1) -> subprocess.CompletedProcess:
     if processes == 1:
         command = [sys.executable, "-m", "infohier_cli", *map(str, args)]
     else:
-        command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node",
-                   str(processes), "--master-addr", "127.0.0.1", "--master-port",
-                   str(free_port()), "-m", "infohier_cli", *map(str, args)]
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            str(processes),
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(free_port()),
+            "-m",
+            "infohier_cli",
+            *map(str, args),
+        ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -44,8 +69,13 @@ def _rank_losses(rank: int, port: int, out: str) -> None:
 
     from infohier_cli.runtime.distributed import DistEnv
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      LOCAL_RANK=str(rank), WORLD_SIZE="2")
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE="2",
+    )
     env = DistEnv(rank, rank, 2)
     env.start(torch.device("cpu"))
     losses = batch_losses(env, rank)
@@ -67,8 +97,9 @@ def batch_losses(env, rank: int = 0):
     model = InfoHierModel(config, 1).eval()  # batch norm per sample: same on any split
     views = torch.rand(2, 8, 1, 16, 16, generator=torch.Generator().manual_seed(1))
     mine = slice(rank, None, env.world_size)
-    losses = _step_losses(model, (views[0][mine], views[1][mine]), config, True, env,
-                          torch.Generator().manual_seed(2))
+    losses = _step_losses(
+        model, (views[0][mine], views[1][mine]), config, True, env, torch.Generator().manual_seed(2)
+    )
     losses[0].backward()
     grad = model.encoder.backbone.conv1.weight.grad
     if env.active:
@@ -98,14 +129,42 @@ def test_two_processes_train_and_checkpoints_interchange(tmp_path: Path):
     infohier("train", folder, "--run-dir", tmp_path / "two", *TRAIN, processes=2)
     infohier("train", folder, "--run-dir", tmp_path / "one", *TRAIN)
     # a 2-process checkpoint resumes in one process
-    infohier("train", folder, "--run-dir", tmp_path / "two", "--resume", "--epochs", "2",
-             "--device", "cpu")
+    infohier(
+        "train",
+        folder,
+        "--run-dir",
+        tmp_path / "two",
+        "--resume",
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+    )
     assert len((tmp_path / "two" / "train_log.jsonl").read_text().splitlines()) == 2
     # sharded embedding: every image once, in order, same numbers as one process
-    infohier("embed", folder, "--run-dir", tmp_path / "one", "--out", tmp_path / "e2.npz",
-             "--device", "cpu", "--batch-size", "5", processes=2)
-    infohier("embed", folder, "--run-dir", tmp_path / "one", "--out", tmp_path / "e1.npz",
-             "--device", "cpu")
+    infohier(
+        "embed",
+        folder,
+        "--run-dir",
+        tmp_path / "one",
+        "--out",
+        tmp_path / "e2.npz",
+        "--device",
+        "cpu",
+        "--batch-size",
+        "5",
+        processes=2,
+    )
+    infohier(
+        "embed",
+        folder,
+        "--run-dir",
+        tmp_path / "one",
+        "--out",
+        tmp_path / "e1.npz",
+        "--device",
+        "cpu",
+    )
     with np.load(tmp_path / "e2.npz") as two, np.load(tmp_path / "e1.npz") as one:
         assert list(two["paths"]) == list(one["paths"]) and len(one["paths"]) == 12
         np.testing.assert_allclose(two["disk"], one["disk"], atol=1e-5)

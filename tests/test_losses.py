@@ -33,10 +33,11 @@ def nt_xent_reference(p1: torch.Tensor, p2: torch.Tensor, tau: float) -> float:
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_nt_xent_matches_loop_reference(seed: int, dtype):
     g = torch.Generator().manual_seed(seed)
-    p1, p2 = torch.randn(5, 7, generator=g, dtype=dtype), torch.randn(5, 7, generator=g,
-                                                                      dtype=dtype)
-    assert nt_xent(p1, p2, 0.3).item() == pytest.approx(nt_xent_reference(p1, p2, 0.3),
-                                                        rel=1e-4)
+    p1, p2 = (
+        torch.randn(5, 7, generator=g, dtype=dtype),
+        torch.randn(5, 7, generator=g, dtype=dtype),
+    )
+    assert nt_xent(p1, p2, 0.3).item() == pytest.approx(nt_xent_reference(p1, p2, 0.3), rel=1e-4)
     assert nt_xent(p1, p2, 0.3).item() == pytest.approx(nt_xent(p2, p1, 0.3).item(), rel=1e-5)
 
 

@@ -58,7 +58,8 @@ def test_purity_matches_pair_enumeration(seed: int):
 
 def test_cut_scores_hand_cases():
     assert cut_scores(np.array([0, 0, 1, 1]), np.array([5, 5, 7, 7])) == pytest.approx(
-        {"purity": 1.0, "nmi": 1.0, "ari": 1.0})
+        {"purity": 1.0, "nmi": 1.0, "ari": 1.0}
+    )
     scores = cut_scores(np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]))
     assert scores["purity"] == 0.5 and scores["nmi"] == pytest.approx(0.0, abs=1e-12)
     assert scores["ari"] == pytest.approx(-0.5)
@@ -84,20 +85,25 @@ def test_dasgupta_exact_and_sampled_against_brute_force():
 
 def test_eval_command_from_folders_and_csv(tmp_path: Path):
     names = ["x/a/1.png", "x/a/2.png", "x/b/3.png", "y/c/4.png", "y/c/5.png", "nolabel.png"]
-    linkage = np.array([[0, 1, 1, 2], [3, 4, 1, 2], [2, 6, 2, 3], [7, 8, 3, 5], [5, 9, 4, 6]],
-                       dtype=float)
+    linkage = np.array(
+        [[0, 1, 1, 2], [3, 4, 1, 2], [2, 6, 2, 3], [7, 8, 3, 5], [5, 9, 4, 6]], dtype=float
+    )
     (tmp_path / "t.nwk").write_text(Tree(names, linkage).to_newick())
     runner = CliRunner()
-    result = runner.invoke(app, ["eval", str(tmp_path / "t.nwk"), "--labels-from-folders",
-                                 "--depth", "2", "--json"])
+    result = runner.invoke(
+        app, ["eval", str(tmp_path / "t.nwk"), "--labels-from-folders", "--depth", "2", "--json"]
+    )
     assert result.exit_code == 0, result.output
     assert '"folder-1"' in result.stdout and '"folder-2"' in result.stdout
-    (tmp_path / "labels.csv").write_text("path,class,superclass\nx/a/1.png,a,x\n"
-                                         "x/a/2.png,a,x\nx/b/3.png,b,x\ny/c/4.png,c,y\n")
-    result = runner.invoke(app, ["eval", str(tmp_path / "t.nwk"), "--labels",
-                                 str(tmp_path / "labels.csv")])
+    (tmp_path / "labels.csv").write_text(
+        "path,class,superclass\nx/a/1.png,a,x\nx/a/2.png,a,x\nx/b/3.png,b,x\ny/c/4.png,c,y\n"
+    )
+    result = runner.invoke(
+        app, ["eval", str(tmp_path / "t.nwk"), "--labels", str(tmp_path / "labels.csv")]
+    )
     assert result.exit_code == 0 and "superclass" in result.stdout
     (tmp_path / "bad.csv").write_text("path,class\nelsewhere.png,a\n")
-    result = runner.invoke(app, ["eval", str(tmp_path / "t.nwk"), "--labels",
-                                 str(tmp_path / "bad.csv")])
+    result = runner.invoke(
+        app, ["eval", str(tmp_path / "t.nwk"), "--labels", str(tmp_path / "bad.csv")]
+    )
     assert result.exit_code == 2 and "no label matches" in result.stderr

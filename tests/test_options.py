@@ -48,8 +48,9 @@ def shown_default(config_field: dataclasses.Field) -> str:
     value = config_field.default
     if isinstance(value, bool):
         flag = config_field.metadata.get("flag")
-        on, off = (flag.split("/") if flag else
-                   (f"--{config_field.name}", f"--no-{config_field.name}"))
+        on, off = (
+            flag.split("/") if flag else (f"--{config_field.name}", f"--no-{config_field.name}")
+        )
         return (on if value else off).removeprefix("--").replace("_", "-")
     return str(value)
 
@@ -84,22 +85,25 @@ def test_tree_source_choices_come_from_the_registry(monkeypatch):
     assert f"<{'|'.join(source_names())}>" in block
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"radius": "round"}, "--radius must be one of ('fixed', 'free')"),
-    ({"symmetry": "mirror"}, "--symmetry must be one of"),
-    ({"intensity": "linear"}, "--intensity must be one of"),
-    ({"channels": "many"}, "--channels must be auto, gray, rgb or a number"),
-    ({"image_size": 4}, "--image-size must be 0"),
-    ({"width": 2}, "--width must be at least 4"),
-    ({"r_max": 1.0}, "--r-max must lie in"),
-    ({"epochs": 0}, "--epochs must be at least 1"),
-    ({"batch_size": 2}, "--batch-size must be at least 3"),
-    ({"lambda_ct": 0.0, "lambda_hc": 0.0}, "at least one loss weight"),
-    ({"tau_hc": 0.0}, "temperatures must be positive"),
-    ({"blur_prob": 1.5}, "--blur-prob must lie in"),
-    ({"proj_dim": 0}, "--proj-dim must be at least 1"),
-    ({"weight_decay": -1.0}, "--weight-decay must be at least 0"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"radius": "round"}, "--radius must be one of ('fixed', 'free')"),
+        ({"symmetry": "mirror"}, "--symmetry must be one of"),
+        ({"intensity": "linear"}, "--intensity must be one of"),
+        ({"channels": "many"}, "--channels must be auto, gray, rgb or a number"),
+        ({"image_size": 4}, "--image-size must be 0"),
+        ({"width": 2}, "--width must be at least 4"),
+        ({"r_max": 1.0}, "--r-max must lie in"),
+        ({"epochs": 0}, "--epochs must be at least 1"),
+        ({"batch_size": 2}, "--batch-size must be at least 3"),
+        ({"lambda_ct": 0.0, "lambda_hc": 0.0}, "at least one loss weight"),
+        ({"tau_hc": 0.0}, "temperatures must be positive"),
+        ({"blur_prob": 1.5}, "--blur-prob must lie in"),
+        ({"proj_dim": 0}, "--proj-dim must be at least 1"),
+        ({"weight_decay": -1.0}, "--weight-decay must be at least 0"),
+    ],
+)
 def test_config_validation_names_the_option(changes, message):
     with pytest.raises(UserError, match=re.escape(message)):
         TrainConfig(**changes)
@@ -113,8 +117,13 @@ def test_config_json_round_trip_and_unknown_keys_ignored():
 
 
 def stored(**changes) -> Checkpoint:
-    return Checkpoint(config=TrainConfig(image_size=16, **changes), in_channels=1, epoch=2,
-                      model={}, samples=["a.png"])
+    return Checkpoint(
+        config=TrainConfig(image_size=16, **changes),
+        in_channels=1,
+        epoch=2,
+        model={},
+        samples=["a.png"],
+    )
 
 
 def test_resume_keeps_the_stored_config_and_lets_epochs_change():
@@ -124,13 +133,18 @@ def test_resume_keeps_the_stored_config_and_lets_epochs_change():
     assert settle_config({"width": 8, "seed": 3, "image_size": 16}, resumed) == resumed.config
 
 
-@pytest.mark.parametrize(("given", "message"), [
-    ({"width": 16}, "--width is 32 in this run; --resume cannot change it"),
-    ({"seed": 9}, "--seed is 0 in this run; --resume cannot change it"),
-    ({"symmetry": "hflip"}, "--symmetry is none in this run; --resume cannot change it"),
-    ({"center_similarity": False},
-     "--center-similarity is on in this run; --resume cannot change it"),
-])
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"width": 16}, "--width is 32 in this run; --resume cannot change it"),
+        ({"seed": 9}, "--seed is 0 in this run; --resume cannot change it"),
+        ({"symmetry": "hflip"}, "--symmetry is none in this run; --resume cannot change it"),
+        (
+            {"center_similarity": False},
+            "--center-similarity is on in this run; --resume cannot change it",
+        ),
+    ],
+)
 def test_resume_refuses_a_changed_setting(given, message):
     with pytest.raises(UserError, match=f"^{re.escape(message)}$"):
         settle_config(given, stored())
@@ -139,8 +153,9 @@ def test_resume_refuses_a_changed_setting(given, message):
 def test_resume_refusal_is_one_line_on_the_command_line(tmp_path: Path, image_folder):
     run = RunDir(tmp_path / "run")
     stored().save(run.checkpoint)
-    result = CliRunner().invoke(app, ["train", str(image_folder), "--run", str(run.root),
-                                      "--resume", "--width", "16"])
+    result = CliRunner().invoke(
+        app, ["train", str(image_folder), "--run", str(run.root), "--resume", "--width", "16"]
+    )
     assert result.exit_code == 2
     assert result.stderr == "error: --width is 32 in this run; --resume cannot change it\n"
 
@@ -159,17 +174,26 @@ def test_unknown_checkpoint_schema_version_is_a_clear_error(tmp_path: Path, imag
 
 
 def test_checkpoint_round_trip(tmp_path: Path):
-    checkpoint = Checkpoint(config=TrainConfig(width=8), in_channels=3, epoch=4,
-                            model={"w": torch.ones(2)}, samples=["x/1.png", "y/2.png"],
-                            folder="/data", version="0.1.0")
+    checkpoint = Checkpoint(
+        config=TrainConfig(width=8),
+        in_channels=3,
+        epoch=4,
+        model={"w": torch.ones(2)},
+        samples=["x/1.png", "y/2.png"],
+        folder="/data",
+        version="0.1.0",
+    )
     checkpoint.save(tmp_path / "c.pt")
     back = Checkpoint.load(tmp_path / "c.pt")
     assert back.config == checkpoint.config and back.samples == checkpoint.samples
-    assert back.epoch == 4 and back.in_channels == 3 and torch.equal(back.model["w"],
-                                                                     torch.ones(2))
+    assert back.epoch == 4 and back.in_channels == 3 and torch.equal(back.model["w"], torch.ones(2))
 
 
 def test_run_dir_knows_every_file():
     run = RunDir(Path("somewhere"))
     assert [p.name for p in (run.checkpoint, run.embeddings, run.skipped, run.log)] == [
-        "checkpoint.pt", "embeddings.npz", "skipped.txt", "train_log.jsonl"]
+        "checkpoint.pt",
+        "embeddings.npz",
+        "skipped.txt",
+        "train_log.jsonl",
+    ]

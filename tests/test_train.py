@@ -22,8 +22,9 @@ TINY = dict(batch_size=8, image_size=16, width=8, warmup_epochs=1, seed=3)
 def run(folder: Path, run_dir: Path, **changes):
     options = {**TINY, **changes}
     resume = options.pop("resume", False)
-    return train(folder, run_dir, options, resume=resume, device="cpu", progress=False,
-                 warn=lambda _m: None)
+    return train(
+        folder, run_dir, options, resume=resume, device="cpu", progress=False, warn=lambda _m: None
+    )
 
 
 def log_lines(run_dir: Path) -> list[dict]:
@@ -44,8 +45,10 @@ def test_short_run_lowers_the_joint_loss_and_writes_the_run_folder(image_folder,
 
 def test_lambda_hc_zero_is_the_ssl_only_ablation(image_folder, tmp_path):
     run(image_folder, tmp_path / "run", epochs=2, lambda_hc=0.0)
-    assert all(entry["hierarchical"] == 0.0 and not entry["hc_active"]
-               for entry in log_lines(tmp_path / "run"))
+    assert all(
+        entry["hierarchical"] == 0.0 and not entry["hc_active"]
+        for entry in log_lines(tmp_path / "run")
+    )
 
 
 def test_resume_gives_the_same_weights_as_a_straight_run(image_folder, tmp_path):
@@ -56,8 +59,14 @@ def test_resume_gives_the_same_weights_as_a_straight_run(image_folder, tmp_path)
             raise KeyboardInterrupt  # as if Ctrl-C arrived right after epoch 2
 
     with pytest.raises(KeyboardInterrupt):
-        train(image_folder, tmp_path / "split", {**TINY, "epochs": 4}, device="cpu",
-              progress=False, warn=interrupt_after_epoch_2)
+        train(
+            image_folder,
+            tmp_path / "split",
+            {**TINY, "epochs": 4},
+            device="cpu",
+            progress=False,
+            warn=interrupt_after_epoch_2,
+        )
     assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["epoch"] == 2
     run(image_folder, tmp_path / "split", resume=True)
     straight = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
@@ -66,17 +75,19 @@ def test_resume_gives_the_same_weights_as_a_straight_run(image_folder, tmp_path)
     # The losses replay exactly; weights agree to float rounding, which Adam amplifies for
     # parameters whose gradient is ~0 (biases before batch norm), hence the tolerance.
     assert [e["loss"] for e in log_lines(tmp_path / "split")] == pytest.approx(
-        [e["loss"] for e in log_lines(tmp_path / "straight")], rel=1e-5)
+        [e["loss"] for e in log_lines(tmp_path / "straight")], rel=1e-5
+    )
     for key, value in straight["model"].items():
-        assert torch.allclose(value.double(), split["model"][key].double(), rtol=0,
-                              atol=1e-3), key
+        assert torch.allclose(value.double(), split["model"][key].double(), rtol=0, atol=1e-3), key
 
 
 def test_seed_reproduces_a_cpu_run(image_folder, tmp_path):
     run(image_folder, tmp_path / "a", epochs=2)
     run(image_folder, tmp_path / "b", epochs=2)
-    with np.load(tmp_path / "a" / "embeddings.npz") as a, \
-            np.load(tmp_path / "b" / "embeddings.npz") as b:
+    with (
+        np.load(tmp_path / "a" / "embeddings.npz") as a,
+        np.load(tmp_path / "b" / "embeddings.npz") as b,
+    ):
         np.testing.assert_array_equal(a["disk"], b["disk"])
 
 
@@ -84,8 +95,15 @@ def test_existing_run_is_not_clobbered(image_folder, tmp_path):
     run(image_folder, tmp_path / "run", epochs=1, warmup_epochs=0)
     with pytest.raises(UserError, match="already holds a run"):
         run(image_folder, tmp_path / "run", epochs=1)
-    train(image_folder, tmp_path / "run", {**TINY, "epochs": 1}, overwrite=True, device="cpu",
-          progress=False, warn=lambda _m: None)
+    train(
+        image_folder,
+        tmp_path / "run",
+        {**TINY, "epochs": 1},
+        overwrite=True,
+        device="cpu",
+        progress=False,
+        warn=lambda _m: None,
+    )
 
 
 class Exploit:
@@ -101,8 +119,7 @@ def test_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
     MARKER = str(tmp_path / "pwned")
     with open(tmp_path / "checkpoint.pt", "wb") as handle:
         pickle.dump({"format": "infohier-checkpoint/1", "payload": Exploit()}, handle)
-    torch.save({"format": "infohier-checkpoint/1", "payload": Exploit()},
-               tmp_path / "evil.pt")
+    torch.save({"format": "infohier-checkpoint/1", "payload": Exploit()}, tmp_path / "evil.pt")
     for name in ("checkpoint.pt", "evil.pt"):
         with pytest.raises(UserError):
             load_checkpoint(tmp_path / name)

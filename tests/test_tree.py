@@ -14,9 +14,22 @@ from infohier_cli.errors import UserError
 from infohier_cli.trees.disk import decode
 from infohier_cli.trees.tree import Tree, quote_newick
 
-HOSTILE = ["plain.png", "with space.png", "it's.png", "two''quotes.png", "paren(1).png",
-           "co:lon.png", "com,ma.png", "semi;colon.png", "[bracket].png", "tab\there.png",
-           "ünï/日本.png", "under_score.png", 'dq"x.png', "sub/dir/a.tif"]
+HOSTILE = [
+    "plain.png",
+    "with space.png",
+    "it's.png",
+    "two''quotes.png",
+    "paren(1).png",
+    "co:lon.png",
+    "com,ma.png",
+    "semi;colon.png",
+    "[bracket].png",
+    "tab\there.png",
+    "ünï/日本.png",
+    "under_score.png",
+    'dq"x.png',
+    "sub/dir/a.tif",
+]
 
 
 def hostile_tree(seed: int = 0) -> Tree:
@@ -52,18 +65,20 @@ def test_bio_phylo_reads_names_and_topology():
     tree = hostile_tree()
     parsed = Phylo.read(io.StringIO(tree.to_newick()), "newick")
     assert sorted(t.name for t in parsed.get_terminals()) == sorted(HOSTILE)
-    clusters = {frozenset(t.name for t in clade.get_terminals())
-                for clade in parsed.get_nonterminals()}
+    clusters = {
+        frozenset(t.name for t in clade.get_terminals()) for clade in parsed.get_nonterminals()
+    }
     assert clusters == tree_clusters(tree)
 
 
 def test_dendropy_reads_names_and_topology():
     tree = hostile_tree(1)
-    parsed = dendropy.Tree.get(data=tree.to_newick(), schema="newick",
-                               preserve_underscores=True)
+    parsed = dendropy.Tree.get(data=tree.to_newick(), schema="newick", preserve_underscores=True)
     assert sorted(leaf.taxon.label for leaf in parsed.leaf_node_iter()) == sorted(HOSTILE)
-    clusters = {frozenset(leaf.taxon.label for leaf in node.leaf_iter())
-                for node in parsed.postorder_internal_node_iter()}
+    clusters = {
+        frozenset(leaf.taxon.label for leaf in node.leaf_iter())
+        for node in parsed.postorder_internal_node_iter()
+    }
     assert clusters == tree_clusters(tree)
     for edge in parsed.postorder_edge_iter():
         if edge.length is not None:
@@ -123,8 +138,10 @@ def test_cut_undoes_highest_merges():
 
 def test_deep_caterpillar_tree_needs_no_recursion():
     n = 20_000
-    linkage = np.array([[0, 1, 1.0, 2]] + [[i + 1, n + i - 1, 1.0 + i, i + 2]
-                                             for i in range(1, n - 1)], dtype=float)
+    linkage = np.array(
+        [[0, 1, 1.0, 2]] + [[i + 1, n + i - 1, 1.0 + i, i + 2] for i in range(1, n - 1)],
+        dtype=float,
+    )
     tree = Tree([f"l{i}" for i in range(n)], linkage)
     text = tree.to_newick()
     assert text.count("(") == n - 1

@@ -31,14 +31,23 @@ app = typer.Typer(
 )
 
 DEFAULT_RUN = Path("infohier-run")
-RunOption = Annotated[Path, typer.Option(
-    "--run", "--run-dir", help="Run folder: checkpoint, embeddings, log and skipped.txt live "
-    "here. Under torchrun write --run-dir (torchrun reads --run as its own --run-path).",
-    show_default=True)]
-DeviceOption = Annotated[str, typer.Option(
-    help="auto (CUDA when present), cpu, cuda or cuda:N.", show_default=True)]
-WorkersOption = Annotated[int | None, typer.Option(
-    help="Data-loading processes.", min=0, show_default="0 on CPU, up to 8 on CUDA")]
+RunOption = Annotated[
+    Path,
+    typer.Option(
+        "--run",
+        "--run-dir",
+        help="Run folder: checkpoint, embeddings, log and skipped.txt live "
+        "here. Under torchrun write --run-dir (torchrun reads --run as its own --run-path).",
+        show_default=True,
+    ),
+]
+DeviceOption = Annotated[
+    str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:N.", show_default=True)
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(help="Data-loading processes.", min=0, show_default="0 on CPU, up to 8 on CUDA"),
+]
 
 
 class TreeFormat(str, Enum):
@@ -101,8 +110,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """infohier: unsupervised hierarchical clustering of image folders."""
 
@@ -123,11 +136,17 @@ def train(
     run: RunOption = DEFAULT_RUN,
     device: DeviceOption = "auto",
     workers: WorkersOption = None,
-    sync_bn: Annotated[bool, typer.Option(
-        help="Under torchrun, synchronise batch-norm statistics across processes.")] = False,
-    resume: Annotated[bool, typer.Option(
-        help="Continue the run in --run with its settings; only --epochs (the new total), "
-        "--device and --workers may change.")] = False,
+    sync_bn: Annotated[
+        bool,
+        typer.Option(help="Under torchrun, synchronise batch-norm statistics across processes."),
+    ] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue the run in --run with its settings; only --epochs (the new total), "
+            "--device and --workers may change."
+        ),
+    ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace the run in --run.")] = False,
     **settings: Any,
 ) -> None:
@@ -140,14 +159,24 @@ def train(
 
     _require_folder(folder)
     try:
-        result = run_training(folder, run, given_settings(ctx, settings), resume=resume,
-                              overwrite=overwrite, device=device, workers=workers,
-                              sync_bn=sync_bn, warn=warn)
+        result = run_training(
+            folder,
+            run,
+            given_settings(ctx, settings),
+            resume=resume,
+            overwrite=overwrite,
+            device=device,
+            workers=workers,
+            sync_bn=sync_bn,
+            warn=warn,
+        )
     except KeyboardInterrupt:
         warn(f"interrupted: checkpoint saved in {run}; continue with --resume")
         raise typer.Exit(130) from None
-    warn(f"trained on {result.n_images} images for {result.epochs} epochs; "
-         f"run folder: {result.run_dir}")
+    warn(
+        f"trained on {result.n_images} images for {result.epochs} epochs; "
+        f"run folder: {result.run_dir}"
+    )
 
 
 @app.command()
@@ -155,15 +184,22 @@ def train(
 def embed(
     folder: Annotated[Path, typer.Argument(help="Folder of images to place in the disk.")],
     run: RunOption = DEFAULT_RUN,
-    out: Annotated[Path | None, typer.Option(
-        help="Output file ('-' = stdout for csv).", show_default="RUN/embeddings.npz")] = None,
-    format: Annotated[EmbedFormat | None, typer.Option(
-        "--format", help="npz or csv.", show_default="from --out's extension, else npz")
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output file ('-' = stdout for csv).", show_default="RUN/embeddings.npz"),
     ] = None,
-    with_latent: Annotated[bool, typer.Option(
-        help="csv: add the latent columns z0..zD-1.", show_default=True)] = False,
-    batch_size: Annotated[int, typer.Option(help="Images per forward pass.", min=1,
-                                            show_default=True)] = 256,
+    format: Annotated[
+        EmbedFormat | None,
+        typer.Option(
+            "--format", help="npz or csv.", show_default="from --out's extension, else npz"
+        ),
+    ] = None,
+    with_latent: Annotated[
+        bool, typer.Option(help="csv: add the latent columns z0..zD-1.", show_default=True)
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option(help="Images per forward pass.", min=1, show_default=True)
+    ] = 256,
     device: DeviceOption = "auto",
     workers: WorkersOption = None,
 ) -> None:
@@ -178,8 +214,17 @@ def embed(
     target = out or RunDir(run).embeddings
     as_csv = str(target) == "-" or target.suffix.lower() == ".csv"
     fmt = format.value if format else ("csv" if as_csv else "npz")
-    n, skipped = embed_folder(folder, run, target, fmt, device=device, batch_size=batch_size,
-                              workers=workers, with_latent=with_latent, warn=warn)
+    n, skipped = embed_folder(
+        folder,
+        run,
+        target,
+        fmt,
+        device=device,
+        batch_size=batch_size,
+        workers=workers,
+        with_latent=with_latent,
+        warn=warn,
+    )
     if str(target) != "-":
         warn(f"embedded {n} images -> {target}")
 
@@ -189,20 +234,32 @@ def embed(
 def tree(
     out: Annotated[Path, typer.Option(help="Output file, or '-' for stdout.")],
     run: RunOption = DEFAULT_RUN,
-    embeddings: Annotated[Path | None, typer.Option(
-        help="Embeddings file.", show_default="RUN/embeddings.npz")] = None,
-    format: Annotated[TreeFormat | None, typer.Option(
-        "--format", help="newick or json.", show_default="from --out's extension, else newick")
+    embeddings: Annotated[
+        Path | None, typer.Option(help="Embeddings file.", show_default="RUN/embeddings.npz")
     ] = None,
-    source: Annotated[TreeSource, typer.Option(
-        help="latent: Ward linkage on the latents the joint loss shaped (best measured "
-        "quality, see BENCHMARKS.md; exact up to 15,000 images, anchored above); disk: "
-        "greedy decoding of the Poincare-ball points (exact single linkage on the "
-        "hyperbolic LCA, any size, fastest); auto: latent up to 200,000 images, else disk.",
-        show_default=True)] = TreeSource.auto,
-    labels: Annotated[LabelMode, typer.Option(
-        help="Leaf labels: path (relative path), stem (file name without extension), or id "
-        "(L000001...; a TSV id->path map is written beside --out).", show_default=True)
+    format: Annotated[
+        TreeFormat | None,
+        typer.Option(
+            "--format", help="newick or json.", show_default="from --out's extension, else newick"
+        ),
+    ] = None,
+    source: Annotated[
+        TreeSource,
+        typer.Option(
+            help="latent: Ward linkage on the latents the joint loss shaped (best measured "
+            "quality, see BENCHMARKS.md; exact up to 15,000 images, anchored above); disk: "
+            "greedy decoding of the Poincare-ball points (exact single linkage on the "
+            "hyperbolic LCA, any size, fastest); auto: latent up to 200,000 images, else disk.",
+            show_default=True,
+        ),
+    ] = TreeSource.auto,
+    labels: Annotated[
+        LabelMode,
+        typer.Option(
+            help="Leaf labels: path (relative path), stem (file name without extension), or id "
+            "(L000001...; a TSV id->path map is written beside --out).",
+            show_default=True,
+        ),
     ] = LabelMode.path,
 ) -> None:
     """Decode the embeddings into a binary tree and write it as Newick or JSON."""
@@ -220,51 +277,92 @@ def tree(
 @app.command()
 @user_errors
 def export(
-    tree_file: Annotated[Path, typer.Argument(metavar="TREE",
-                                              help="A tree in Newick or infohier JSON.")],
-    out: Annotated[Path | None, typer.Option(help="Output file, or '-' for stdout.",
-                                             show_default="none")] = None,
-    format: Annotated[ExportFormat | None, typer.Option(
-        "--format", help="newick, json or csv.", show_default="csv with --cut, else from --out")
+    tree_file: Annotated[
+        Path, typer.Argument(metavar="TREE", help="A tree in Newick or infohier JSON.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Output file, or '-' for stdout.", show_default="none")
     ] = None,
-    cut: Annotated[list[int] | None, typer.Option(
-        help="Cut into K clusters (repeatable): csv of path and cluster id at each K.",
-        show_default="none")] = None,
-    plot: Annotated[Path | None, typer.Option(
-        help="Draw the Poincare disk to this PNG/SVG/PDF: leaves coloured by the first "
-        "--cut, merges as hyperbolic geodesics.", show_default="none")] = None,
-    embeddings: Annotated[Path | None, typer.Option(
-        help="Embeddings giving leaf positions for --plot when TREE has none.",
-        show_default="infohier-run/embeddings.npz")] = None,
+    format: Annotated[
+        ExportFormat | None,
+        typer.Option(
+            "--format", help="newick, json or csv.", show_default="csv with --cut, else from --out"
+        ),
+    ] = None,
+    cut: Annotated[
+        list[int] | None,
+        typer.Option(
+            help="Cut into K clusters (repeatable): csv of path and cluster id at each K.",
+            show_default="none",
+        ),
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Draw the Poincare disk to this PNG/SVG/PDF: leaves coloured by the first "
+            "--cut, merges as hyperbolic geodesics.",
+            show_default="none",
+        ),
+    ] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            help="Embeddings giving leaf positions for --plot when TREE has none.",
+            show_default="infohier-run/embeddings.npz",
+        ),
+    ] = None,
 ) -> None:
     """Convert a tree between formats, cut it into flat clusters, or plot it in the disk."""
     from infohier_cli.trees.files import export_tree
 
     if out is None and plot is None and not cut:
         raise UserError("nothing to do: give --out, --cut or --plot")
-    export_tree(tree_file, out, format.value if format else None, cut or [], plot,
-                embeddings or RunDir(DEFAULT_RUN).embeddings)
+    export_tree(
+        tree_file,
+        out,
+        format.value if format else None,
+        cut or [],
+        plot,
+        embeddings or RunDir(DEFAULT_RUN).embeddings,
+    )
 
 
 @app.command(name="eval")
 @user_errors
 def evaluate(
-    tree_file: Annotated[Path, typer.Argument(metavar="TREE",
-                                              help="A tree in Newick or infohier JSON.")],
-    labels: Annotated[Path | None, typer.Option(
-        help="CSV with a header: path,class[,superclass,...] (paths relative to the image "
-        "folder). Each column after the path is one label level.", show_default="none")
+    tree_file: Annotated[
+        Path, typer.Argument(metavar="TREE", help="A tree in Newick or infohier JSON.")
+    ],
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV with a header: path,class[,superclass,...] (paths relative to the image "
+            "folder). Each column after the path is one label level.",
+            show_default="none",
+        ),
     ] = None,
-    labels_from_folders: Annotated[bool, typer.Option(
-        help="Use the folder names above each image as labels.", show_default=True)] = False,
-    depth: Annotated[int, typer.Option(
-        help="With --labels-from-folders: how many folder levels (1 = parent folder).",
-        min=1, show_default=True)] = 1,
-    embeddings: Annotated[Path | None, typer.Option(
-        help="Latents for the Dasgupta cost.",
-        show_default="infohier-run/embeddings.npz if present")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.",
-                                          show_default="off")] = False,
+    labels_from_folders: Annotated[
+        bool,
+        typer.Option(help="Use the folder names above each image as labels.", show_default=True),
+    ] = False,
+    depth: Annotated[
+        int,
+        typer.Option(
+            help="With --labels-from-folders: how many folder levels (1 = parent folder).",
+            min=1,
+            show_default=True,
+        ),
+    ] = 1,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            help="Latents for the Dasgupta cost.",
+            show_default="infohier-run/embeddings.npz if present",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON instead of a table.", show_default="off")
+    ] = False,
 ) -> None:
     """Score a tree against labels: dendrogram purity, purity/NMI/ARI of the cut into as
     many clusters as classes, and the Dasgupta cost under the latent similarity."""
@@ -276,23 +374,28 @@ def evaluate(
     if (labels is None) == (not labels_from_folders):
         raise UserError("give exactly one of --labels FILE or --labels-from-folders")
     tree_obj = read_tree(tree_file)
-    codes, unmatched = read_label_levels(tree_obj, labels,
-                                         depth if labels_from_folders else None)
+    codes, unmatched = read_label_levels(tree_obj, labels, depth if labels_from_folders else None)
     report = evaluate_tree(tree_obj, codes, embeddings or RunDir(DEFAULT_RUN).embeddings)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
     typer.echo(f"{report['n_leaves']} leaves")
-    typer.echo(f"{'level':<14}{'classes':>8}{'unlabelled':>11}{'dend.purity':>12}"
-               f"{'cut purity':>11}{'NMI':>7}{'ARI':>7}")
+    typer.echo(
+        f"{'level':<14}{'classes':>8}{'unlabelled':>11}{'dend.purity':>12}"
+        f"{'cut purity':>11}{'NMI':>7}{'ARI':>7}"
+    )
     for level, scores in report["levels"].items():
-        typer.echo(f"{level:<14}{scores['classes']:>8}{scores['unlabelled']:>11}"
-                   f"{scores['dendrogram_purity']:>12.4f}{scores['cut_purity']:>11.4f}"
-                   f"{scores['cut_nmi']:>7.3f}{scores['cut_ari']:>7.3f}")
+        typer.echo(
+            f"{level:<14}{scores['classes']:>8}{scores['unlabelled']:>11}"
+            f"{scores['dendrogram_purity']:>12.4f}{scores['cut_purity']:>11.4f}"
+            f"{scores['cut_nmi']:>7.3f}{scores['cut_ari']:>7.3f}"
+        )
     if "dasgupta_cost" in report:
         cost = report["dasgupta_cost"]
-        typer.echo(f"Dasgupta cost (normalised, latent similarity): {cost['value']:.5f}"
-                   + (f" ± {cost['stderr']:.5f}" if cost["stderr"] else ""))
+        typer.echo(
+            f"Dasgupta cost (normalised, latent similarity): {cost['value']:.5f}"
+            + (f" ± {cost['stderr']:.5f}" if cost["stderr"] else "")
+        )
 
 
 def main() -> None:

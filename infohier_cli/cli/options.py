@@ -39,11 +39,17 @@ def setting_parameters() -> list[inspect.Parameter]:
             kind = choice_enum(config_field.name, meta["choices"])
             default = kind(default)
         declarations = [meta["flag"]] if meta.get("flag") else []
-        option = typer.Option(*declarations, help=meta.get("help", ""), show_default=True,
-                              rich_help_panel=PANEL)
-        parameters.append(inspect.Parameter(config_field.name, inspect.Parameter.KEYWORD_ONLY,
-                                            annotation=Annotated[kind, option],
-                                            default=default))
+        option = typer.Option(
+            *declarations, help=meta.get("help", ""), show_default=True, rich_help_panel=PANEL
+        )
+        parameters.append(
+            inspect.Parameter(
+                config_field.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=Annotated[kind, option],
+                default=default,
+            )
+        )
     return parameters
 
 
@@ -51,8 +57,11 @@ def config_options(command: Callable) -> Callable:
     """Replace `command`'s trailing `**settings` by one option per TrainConfig field."""
     signature = inspect.signature(command)
     hints = get_type_hints(command, include_extras=True)
-    fixed = [p.replace(annotation=hints.get(p.name, p.annotation))
-             for p in signature.parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD]
+    fixed = [
+        p.replace(annotation=hints.get(p.name, p.annotation))
+        for p in signature.parameters.values()
+        if p.kind != inspect.Parameter.VAR_KEYWORD
+    ]
     parameters = fixed + setting_parameters()
     command.__signature__ = signature.replace(parameters=parameters)
     command.__annotations__ = {p.name: p.annotation for p in parameters}

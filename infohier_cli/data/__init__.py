@@ -19,8 +19,23 @@ from infohier_cli.data.read import (
 from infohier_cli.data.samples import Sample, as_samples, one_file_samples
 
 __all__ = [
-    "IMAGE_SUFFIXES", "ImageFolder", "ImageSpec", "Sample", "as_samples", "discover_images",
-    "discover_samples", "load_image", "load_sample", "match_channels", "one_file_samples",
-    "read_pixels", "resolve_channels", "resolve_image_size", "resolve_spec", "sample_shapes",
-    "scan_folder", "square_resize", "to_unit_range",
+    "IMAGE_SUFFIXES",
+    "ImageFolder",
+    "ImageSpec",
+    "Sample",
+    "as_samples",
+    "discover_images",
+    "discover_samples",
+    "load_image",
+    "load_sample",
+    "match_channels",
+    "one_file_samples",
+    "read_pixels",
+    "resolve_channels",
+    "resolve_image_size",
+    "resolve_spec",
+    "sample_shapes",
+    "scan_folder",
+    "square_resize",
+    "to_unit_range",
 ]

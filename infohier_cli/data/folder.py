@@ -80,13 +80,15 @@ def scan_folder(
     samples = as_samples(samples)
     per_image = spec.channels * spec.size * spec.size * 4
     keep_cache = per_image * len(samples) <= cache_bytes
-    loader = DataLoader(_TryLoad(root, samples, spec), batch_size=32, num_workers=workers,
-                        collate_fn=list)
+    loader = DataLoader(
+        _TryLoad(root, samples, spec), batch_size=32, num_workers=workers, collate_fn=list
+    )
     kept: list[Sample] = []
     tensors = []
     skipped: list[tuple[str, str]] = []
-    bar = tqdm(total=len(samples), desc="reading images", unit="img", disable=not progress,
-               leave=False)
+    bar = tqdm(
+        total=len(samples), desc="reading images", unit="img", disable=not progress, leave=False
+    )
     for batch in loader:
         for index, image, reason in batch:
             sample_id = samples[index].id

@@ -111,8 +111,9 @@ def square_resize(image, size: int):
     square = image[:, top : top + side, left : left + side]
     if side == size:
         return square.contiguous()
-    resized = F.interpolate(square[None], size=(size, size), mode="bilinear",
-                            antialias=side > size, align_corners=False)
+    resized = F.interpolate(
+        square[None], size=(size, size), mode="bilinear", antialias=side > size, align_corners=False
+    )
     return resized[0]
 
 
@@ -164,8 +165,10 @@ def load_sample(root: Path, sample: Sample, spec: ImageSpec):
 
     if len(sample.files) == 1:
         return load_image(Path(root) / sample.files[0], spec)
-    parts = [load_image(Path(root) / rel, ImageSpec(spec.size, 0, spec.intensity))
-             for rel in sample.files]
+    parts = [
+        load_image(Path(root) / rel, ImageSpec(spec.size, 0, spec.intensity))
+        for rel in sample.files
+    ]
     return match_channels(torch.cat(parts), spec.channels)
 
 
@@ -218,13 +221,19 @@ def resolve_image_size(requested: int, shapes: Sequence[tuple[int, int, int]]) -
     return int(min(AUTO_SIZE_MAX, max(AUTO_SIZE_MIN, 8 * np.ceil(2 * side / 8))))
 
 
-def resolve_spec(root: Path, samples: Sequence[Sample | str], channel_policy: str,
-                 requested_size: int, intensity: str = "auto") -> ImageSpec:
+def resolve_spec(
+    root: Path,
+    samples: Sequence[Sample | str],
+    channel_policy: str,
+    requested_size: int,
+    intensity: str = "auto",
+) -> ImageSpec:
     """The ImageSpec of a new run: channels from `channel_policy`, size from
     `requested_size` (0 = auto); the folder is sampled only when one of them is 'auto'."""
     needs_sample = channel_policy == "auto" or requested_size == 0
     shapes = sample_shapes(root, samples) if needs_sample else []
-    return ImageSpec(resolve_image_size(requested_size, shapes),
-                     resolve_channels(channel_policy, shapes), intensity)
-
-
+    return ImageSpec(
+        resolve_image_size(requested_size, shapes),
+        resolve_channels(channel_policy, shapes),
+        intensity,
+    )

@@ -40,13 +40,13 @@ def dendrogram_purity(tree: Tree, labels: np.ndarray) -> float:
     kids = tree.children()
     a, b = kids[:, 0], kids[:, 1]
     labelled = np.concatenate([[0], np.cumsum(ordered >= 0)])
-    size = (labelled[end] - labelled[start])[tree.n:]
+    size = (labelled[end] - labelled[start])[tree.n :]
     numerator, pairs = 0.0, 0.0
     for c in np.unique(labels[labels >= 0]):
         prefix = np.concatenate([[0], np.cumsum(ordered == c)])
         count = prefix[end] - prefix[start]
         cross = count[a].astype(np.float64) * count[b]
-        inner = count[tree.n:]
+        inner = count[tree.n :]
         numerator += float(np.sum(cross * inner / np.maximum(size, 1)))
         pairs += float(cross.sum())
     return numerator / pairs if pairs else 1.0
@@ -84,8 +84,9 @@ def cut_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return {"purity": float(purity), "nmi": float(nmi), "ari": float(ari)}
 
 
-def dasgupta_cost(tree: Tree, similarity_of, exact_limit: int = 4000, samples: int = 200_000,
-                  seed: int = 0) -> tuple[float, float]:
+def dasgupta_cost(
+    tree: Tree, similarity_of, exact_limit: int = 4000, samples: int = 200_000, seed: int = 0
+) -> tuple[float, float]:
     """Dasgupta's cost Σ_{i<j} w_ij |leaves(lca(i, j))|, normalised by Σ_{i<j} w_ij · n
     (1 = as bad as a star). -> (value, standard error; 0 when exact).
 
@@ -101,8 +102,8 @@ def dasgupta_cost(tree: Tree, similarity_of, exact_limit: int = 4000, samples: i
     if n <= exact_limit:
         total, weight = 0.0, 0.0
         for row, (a, b) in enumerate(kids):
-            left = order[start[a]:end[a]]
-            right = order[start[b]:end[b]]
+            left = order[start[a] : end[a]]
+            right = order[start[b] : end[b]]
             w = similarity_of(np.repeat(left, len(right)), np.tile(right, len(left)))
             total += float(w.sum()) * sizes[row]
             weight += float(w.sum())

@@ -12,8 +12,9 @@ from infohier_cli.errors import UserError
 from infohier_cli.trees.tree import Tree
 
 
-def read_label_levels(tree: Tree, labels_csv: Path | None, folder_depth: int | None
-                      ) -> tuple[dict[str, np.ndarray], int]:
+def read_label_levels(
+    tree: Tree, labels_csv: Path | None, folder_depth: int | None
+) -> tuple[dict[str, np.ndarray], int]:
     """Label levels for the tree's leaves -> ({level: (n,) int codes, −1 = none}, unmatched).
 
     From a CSV (path, class[, superclass, ...]: one level per column after the path), or
@@ -31,8 +32,10 @@ def read_label_levels(tree: Tree, labels_csv: Path | None, folder_depth: int | N
     else:
         for depth in range(1, (folder_depth or 1) + 1):
             levels[f"folder-{depth}"] = {
-                name: name.split("/")[-1 - depth] for name in tree.names
-                if len(name.split("/")) > depth}
+                name: name.split("/")[-1 - depth]
+                for name in tree.names
+                if len(name.split("/")) > depth
+            }
     codes: dict[str, np.ndarray] = {}
     unmatched = tree.n
     for level, mapping in levels.items():
@@ -42,13 +45,14 @@ def read_label_levels(tree: Tree, labels_csv: Path | None, folder_depth: int | N
         codes[level] = np.array([index[v] if v is not None else -1 for v in values])
         unmatched = min(unmatched, int(np.sum(codes[level] < 0)))
     if not codes or all(np.all(c < 0) for c in codes.values()):
-        raise UserError("no label matches any leaf of the tree (paths must be relative to "
-                        "the image folder, with '/')")
+        raise UserError(
+            "no label matches any leaf of the tree (paths must be relative to "
+            "the image folder, with '/')"
+        )
     return codes, unmatched
 
 
-def evaluate_tree(tree: Tree, codes: dict[str, np.ndarray], embeddings_file: Path | None
-                  ) -> dict:
+def evaluate_tree(tree: Tree, codes: dict[str, np.ndarray], embeddings_file: Path | None) -> dict:
     """Scores per label level: dendrogram purity; purity/NMI/ARI of the cut into k = number
     of classes; plus the Dasgupta cost under the latent similarity when latents are given."""
     from infohier_cli.evaluate.metrics import cut_scores, dasgupta_cost, dendrogram_purity
@@ -58,9 +62,12 @@ def evaluate_tree(tree: Tree, codes: dict[str, np.ndarray], embeddings_file: Pat
         k = len(np.unique(labels[labels >= 0]))
         labelled = labels >= 0
         flat = cut_scores(labels[labelled], tree.cut(min(k, tree.n))[labelled])
-        report["levels"][level] = {"classes": k, "unlabelled": int((~labelled).sum()),
-                                   "dendrogram_purity": dendrogram_purity(tree, labels),
-                                   **{f"cut_{key}": value for key, value in flat.items()}}
+        report["levels"][level] = {
+            "classes": k,
+            "unlabelled": int((~labelled).sum()),
+            "dendrogram_purity": dendrogram_purity(tree, labels),
+            **{f"cut_{key}": value for key, value in flat.items()},
+        }
     if embeddings_file is not None and Path(embeddings_file).is_file():
         from infohier_cli.embeddings import load_embeddings
         from infohier_cli.training.similarity import normalise, pair_similarity

@@ -100,8 +100,14 @@ class EmbeddingHead(nn.Module):
     pulls points outside r_max back onto that radius (never NaN near the boundary).
     """
 
-    def __init__(self, in_dim: int, dim: int = 2, radius: str = "fixed", r_max: float = 0.95,
-                 hidden: int = 128):
+    def __init__(
+        self,
+        in_dim: int,
+        dim: int = 2,
+        radius: str = "fixed",
+        r_max: float = 0.95,
+        hidden: int = 128,
+    ):
         super().__init__()
         if radius not in RADIUS_MODES:
             raise ValueError(f"radius must be one of {RADIUS_MODES}, not {radius!r}")
@@ -109,8 +115,9 @@ class EmbeddingHead(nn.Module):
             raise ValueError("r_max must lie in (0, 1)")
         self.radius, self.r_max = radius, r_max
         self.ball = geoopt.PoincareBall(c=1.0)
-        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True),
-                                 nn.Linear(hidden, dim))
+        self.net = nn.Sequential(
+            nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, dim)
+        )
         self.centre = geoopt.ManifoldParameter(torch.zeros(dim), manifold=self.ball)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -16,8 +16,9 @@ class InfoHierModel(nn.Module):
     def __init__(self, config: TrainConfig, in_channels: int):
         super().__init__()
         self.encoder = Encoder(in_channels, config.image_size, config.width, config.proj_dim)
-        self.head = EmbeddingHead(self.encoder.latent_dim, config.ball_dim, config.radius,
-                                  config.r_max)
+        self.head = EmbeddingHead(
+            self.encoder.latent_dim, config.ball_dim, config.radius, config.r_max
+        )
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         z, p = self.encoder(images)

@@ -49,8 +49,7 @@ def plot_disk(tree: Tree, out: Path, k: int | None = None) -> None:
     from matplotlib.collections import LineCollection
 
     if tree.leaf_points is None or tree.leaf_points.shape[1] < 2:
-        raise UserError("--plot needs leaf coordinates in the disk (a JSON tree, or "
-                        "--embeddings)")
+        raise UserError("--plot needs leaf coordinates in the disk (a JSON tree, or --embeddings)")
     n = tree.n
     k = min(k or 10, n)
     clusters = tree.cut(k)
@@ -61,11 +60,13 @@ def plot_disk(tree: Tree, out: Path, k: int | None = None) -> None:
     scale = min(1.0, 12.0 / np.sqrt(n))
     figure, axes = plt.subplots(figsize=(8, 8), dpi=150)
     axes.add_patch(plt.Circle((0, 0), 1.0, fill=False, color="black", linewidth=1.0))
-    axes.add_collection(LineCollection(arcs, colors="0.45", linewidths=0.2 + 0.8 * scale,
-                                       alpha=0.35 + 0.5 * scale))
+    axes.add_collection(
+        LineCollection(arcs, colors="0.45", linewidths=0.2 + 0.8 * scale, alpha=0.35 + 0.5 * scale)
+    )
     colours = plt.get_cmap("tab20" if k > 10 else "tab10")(clusters % 20)
-    axes.scatter(positions[:n, 0], positions[:n, 1], c=colours, s=4 + 36 * scale,
-                 edgecolors="none", zorder=3)
+    axes.scatter(
+        positions[:n, 0], positions[:n, 1], c=colours, s=4 + 36 * scale, edgecolors="none", zorder=3
+    )
     axes.set_xlim(-1.05, 1.05)
     axes.set_ylim(-1.05, 1.05)
     axes.set_aspect("equal")
@@ -73,6 +74,5 @@ def plot_disk(tree: Tree, out: Path, k: int | None = None) -> None:
     axes.set_title(f"{n} images in the Poincaré disk, coloured by the cut into {k} clusters")
     out = Path(out)
     with atomic_path(out) as tmp:
-        figure.savefig(tmp, format=out.suffix.lstrip(".").lower() or "png",
-                       bbox_inches="tight")
+        figure.savefig(tmp, format=out.suffix.lstrip(".").lower() or "png", bbox_inches="tight")
     plt.close(figure)

@@ -34,8 +34,11 @@ class DistEnv:
         """Read RANK / LOCAL_RANK / WORLD_SIZE as set by torchrun (absent: a world of one)."""
         if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
             return cls()
-        return cls(int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0)),
-                   int(os.environ["WORLD_SIZE"]))
+        return cls(
+            int(os.environ["RANK"]),
+            int(os.environ.get("LOCAL_RANK", 0)),
+            int(os.environ["WORLD_SIZE"]),
+        )
 
     def start(self, device: torch.device) -> None:
         """Join the process group: nccl on CUDA, gloo on the CPU."""

@@ -53,12 +53,16 @@ def build_view(config: TrainConfig, channels: int) -> v2.Compose:
         steps.append(v2.RandomApply([BrightnessContrast(config.jitter)], p=0.8))
     if config.color_jitter > 0 and channels == 3:
         hue = min(0.5, config.color_jitter / 4)
-        steps.append(v2.RandomApply([v2.ColorJitter(saturation=config.color_jitter, hue=hue)],
-                                    p=0.8))
+        steps.append(
+            v2.RandomApply([v2.ColorJitter(saturation=config.color_jitter, hue=hue)], p=0.8)
+        )
     if config.blur_prob > 0:
         kernel = max(3, (size // 10) | 1)
-        steps.append(v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, max(0.5, size / 32)))],
-                                    p=config.blur_prob))
+        steps.append(
+            v2.RandomApply(
+                [v2.GaussianBlur(kernel, sigma=(0.1, max(0.5, size / 32)))], p=config.blur_prob
+            )
+        )
     return v2.Compose(steps)
 
 

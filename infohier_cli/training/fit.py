@@ -29,8 +29,15 @@ from infohier_cli.training.losses import (
 from infohier_cli.training.setup import Learner
 
 
-def fit(learner: Learner, loader, start_epoch: int, *, on_epoch_end: Callable[[int, dict], None],
-        on_interrupt: Callable[[int], None], progress: bool = True) -> dict[str, Any] | None:
+def fit(
+    learner: Learner,
+    loader,
+    start_epoch: int,
+    *,
+    on_epoch_end: Callable[[int, dict], None],
+    on_interrupt: Callable[[int], None],
+    progress: bool = True,
+) -> dict[str, Any] | None:
     """Train from `start_epoch` to `config.epochs`; -> the last epoch's log (None if none).
 
     `loader.sampler` and `loader.dataset` (TwoViews) are told the epoch before each pass.
@@ -50,24 +57,37 @@ def fit(learner: Learner, loader, start_epoch: int, *, on_epoch_end: Callable[[i
         for schedule in learner.schedules:
             schedule.step()
         mean = (totals / max(steps, 1)).tolist()
-        log = {"epoch": epoch + 1, "loss": mean[0], "contrastive": mean[1],
-               "hierarchical": mean[2], "hc_active": hc_on, "images": seen,
-               "seconds": round(seconds, 3), "images_per_s": round(seen / seconds, 2),
-               "lr": learner.optimisers[0].param_groups[1]["lr"]}
+        log = {
+            "epoch": epoch + 1,
+            "loss": mean[0],
+            "contrastive": mean[1],
+            "hierarchical": mean[2],
+            "hc_active": hc_on,
+            "images": seen,
+            "seconds": round(seconds, 3),
+            "images_per_s": round(seen / seconds, 2),
+            "lr": learner.optimisers[0].param_groups[1]["lr"],
+        }
         on_epoch_end(epoch + 1, log)
     return log
 
 
-def run_epoch(learner: Learner, loader, epoch: int, hc_on: bool, progress: bool
-              ) -> tuple[torch.Tensor, int, int, float]:
+def run_epoch(
+    learner: Learner, loader, epoch: int, hc_on: bool, progress: bool
+) -> tuple[torch.Tensor, int, int, float]:
     """One pass -> (summed (joint, contrastive, hierarchical) losses, steps, images, s)."""
     from tqdm import tqdm
 
     config, env, device = learner.config, learner.env, learner.device
     totals = torch.zeros(3)
     steps, seen, started = 0, 0, time.perf_counter()
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch",
-               disable=not (progress and env.is_main), leave=False)
+    bar = tqdm(
+        loader,
+        desc=f"epoch {epoch + 1}/{config.epochs}",
+        unit="batch",
+        disable=not (progress and env.is_main),
+        leave=False,
+    )
     try:
         for step, (view1, view2) in enumerate(bar):
             batch = (view1.to(device, non_blocking=True), view2.to(device, non_blocking=True))
@@ -82,15 +102,20 @@ def run_epoch(learner: Learner, loader, epoch: int, hc_on: bool, progress: bool
             steps += 1
             seen += view1.shape[0] * env.world_size
             rate = seen / (time.perf_counter() - started)
-            bar.set_postfix(loss=f"{losses[0].item():.4f}", ct=f"{losses[1].item():.4f}",
-                            hc=f"{losses[2].item():.4f}", img_s=f"{rate:.0f}")
+            bar.set_postfix(
+                loss=f"{losses[0].item():.4f}",
+                ct=f"{losses[1].item():.4f}",
+                hc=f"{losses[2].item():.4f}",
+                img_s=f"{rate:.0f}",
+            )
     finally:
         bar.close()
     return totals, steps, seen, time.perf_counter() - started
 
 
-def step_losses(model, batch, config: TrainConfig, hc_on: bool, env: DistEnv,
-                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def step_losses(
+    model, batch, config: TrainConfig, hc_on: bool, env: DistEnv, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One forward: (joint, contrastive, hierarchical) losses of a batch of two views."""
     view1, view2 = batch
     b = view1.shape[0]
@@ -99,14 +124,19 @@ def step_losses(model, batch, config: TrainConfig, hc_on: bool, env: DistEnv,
     contrastive = nt_xent(p1, p2, config.tau_ct)
     if hc_on:
         z1, e1 = gather_batch(z[:b], env), gather_batch(e[:b], env)
-        similarity = latent_similarity(z1, center=config.center_similarity,
-                                       detach=config.detach_similarity)
+        similarity = latent_similarity(
+            z1, center=config.center_similarity, detach=config.detach_similarity
+        )
         n = z1.shape[0]
-        triplets = sample_triplets(n, config.triplets_per_image * n, generator=generator,
-                                   device=z1.device)
+        triplets = sample_triplets(
+            n, config.triplets_per_image * n, generator=generator, device=z1.device
+        )
         hierarchical = dasgupta_triplet_loss(e1, similarity, triplets, config.tau_hc)
     else:
         hierarchical = contrastive.new_zeros(())
     lambda_hc = config.lambda_hc if hc_on else 0.0
-    return joint_loss(contrastive, hierarchical, config.lambda_ct, lambda_hc), contrastive, \
-        hierarchical
+    return (
+        joint_loss(contrastive, hierarchical, config.lambda_ct, lambda_hc),
+        contrastive,
+        hierarchical,
+    )

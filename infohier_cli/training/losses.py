@@ -34,8 +34,13 @@ def nt_xent(p1: torch.Tensor, p2: torch.Tensor, tau: float) -> torch.Tensor:
     return F.cross_entropy(logits, positives)
 
 
-def sample_triplets(n: int, count: int, *, generator: torch.Generator | None = None,
-                    device: torch.device | str = "cpu") -> torch.Tensor:
+def sample_triplets(
+    n: int,
+    count: int,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """`count` triplets (i, j, k) of distinct indices in [0, n), uniform.  -> (count, 3) long."""
     if n < 3:
         raise ValueError("need at least 3 items to form a triplet")
@@ -49,8 +54,9 @@ def sample_triplets(n: int, count: int, *, generator: torch.Generator | None = N
     return torch.stack([i, j, k], dim=1).to(device)
 
 
-def dasgupta_triplet_loss(points: torch.Tensor, similarity: torch.Tensor,
-                          triplets: torch.Tensor, tau: float) -> torch.Tensor:
+def dasgupta_triplet_loss(
+    points: torch.Tensor, similarity: torch.Tensor, triplets: torch.Tensor, tau: float
+) -> torch.Tensor:
     """HypHC's relaxed Dasgupta cost, averaged over triplets.
 
         w_ijk = (w_ij, w_ik, w_jk) · softmax_τ( d_o(e_i∨e_j), d_o(e_i∨e_k), d_o(e_j∨e_k) )
@@ -62,13 +68,20 @@ def dasgupta_triplet_loss(points: torch.Tensor, similarity: torch.Tensor,
     """
     i, j, k = triplets.unbind(dim=1)
     pair_weights = torch.stack([similarity[i, j], similarity[i, k], similarity[j, k]], dim=1)
-    depths = torch.stack([lca_depth(points[i], points[j]), lca_depth(points[i], points[k]),
-                          lca_depth(points[j], points[k])], dim=1)  # (T, 3)
+    depths = torch.stack(
+        [
+            lca_depth(points[i], points[j]),
+            lca_depth(points[i], points[k]),
+            lca_depth(points[j], points[k]),
+        ],
+        dim=1,
+    )  # (T, 3)
     kept = (pair_weights * torch.softmax(depths / tau, dim=1)).sum(dim=1)
     return (pair_weights.sum(dim=1) - kept).mean()
 
 
-def joint_loss(contrastive: torch.Tensor, hierarchical: torch.Tensor, lambda_ct: float,
-               lambda_hc: float) -> torch.Tensor:
+def joint_loss(
+    contrastive: torch.Tensor, hierarchical: torch.Tensor, lambda_ct: float, lambda_hc: float
+) -> torch.Tensor:
     """L = λ_ct · L_ct + λ_hc · L_hc."""
     return lambda_ct * contrastive + lambda_hc * hierarchical

@@ -37,10 +37,10 @@ class Learner:
 
     def optimiser_states(self) -> dict:
         """The optimiser and schedule state dicts, keyed as in the checkpoint."""
-        return {**{k: o.state_dict() for k, o in zip(OPTIMISER_KEYS, self.optimisers,
-                                                     strict=True)},
-                **{k: s.state_dict() for k, s in zip(SCHEDULE_KEYS, self.schedules,
-                                                     strict=True)}}
+        return {
+            **{k: o.state_dict() for k, o in zip(OPTIMISER_KEYS, self.optimisers, strict=True)},
+            **{k: s.state_dict() for k, s in zip(SCHEDULE_KEYS, self.schedules, strict=True)},
+        }
 
 
 def optimisers_for(model: InfoHierModel, config: TrainConfig):
@@ -48,17 +48,28 @@ def optimisers_for(model: InfoHierModel, config: TrainConfig):
     import geoopt
 
     optimiser = torch.optim.AdamW(
-        [{"params": model.encoder.parameters(), "lr": config.lr * config.encoder_lr_scale},
-         {"params": model.head.net.parameters(), "lr": config.lr}],
-        weight_decay=config.weight_decay)
+        [
+            {"params": model.encoder.parameters(), "lr": config.lr * config.encoder_lr_scale},
+            {"params": model.head.net.parameters(), "lr": config.lr},
+        ],
+        weight_decay=config.weight_decay,
+    )
     riemannian = geoopt.optim.RiemannianAdam([model.head.centre], lr=config.lr)
-    schedules = [torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=config.epochs)
-                 for o in (optimiser, riemannian)]
+    schedules = [
+        torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=config.epochs)
+        for o in (optimiser, riemannian)
+    ]
     return [optimiser, riemannian], schedules
 
 
-def build_learner(config: TrainConfig, channels: int, device: torch.device, env: DistEnv,
-                  resumed: Checkpoint | None = None, sync_bn: bool = False) -> Learner:
+def build_learner(
+    config: TrainConfig,
+    channels: int,
+    device: torch.device,
+    env: DistEnv,
+    resumed: Checkpoint | None = None,
+    sync_bn: bool = False,
+) -> Learner:
     """A fresh (seeded) model and optimisers, or those of `resumed`, on `device`."""
     torch.manual_seed(config.seed)
     model = InfoHierModel(config, channels)
@@ -79,6 +90,8 @@ def build_learner(config: TrainConfig, channels: int, device: torch.device, env:
                 raise UserError("--sync-bn needs CUDA devices (SyncBatchNorm is GPU-only)")
             network = torch.nn.SyncBatchNorm.convert_sync_batchnorm(network)
         network = torch.nn.parallel.DistributedDataParallel(
-            network, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=True)
+            network,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True,
+        )
     return Learner(model, network, optimisers, schedules, config, env, device)

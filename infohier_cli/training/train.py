@@ -55,7 +55,8 @@ def open_run(run: RunDir, resume: bool, overwrite: bool) -> Checkpoint | None:
         raise UserError(
             f"{run.root} already holds a run ({len(stored.samples)} images from "
             f"{stored.folder}, {stored.epoch} epochs); pass --resume to continue "
-            "it or --overwrite to replace it, or choose another --run folder")
+            "it or --overwrite to replace it, or choose another --run folder"
+        )
     return None
 
 
@@ -72,55 +73,90 @@ def settle_config(given: dict[str, Any], resumed: Checkpoint | None) -> TrainCon
             if given[name] != getattr(stored, name):
                 value = getattr(stored, name)
                 shown = ("on" if value else "off") if isinstance(value, bool) else value
-                raise UserError(f"{option_name(config_field)} is {shown} in this run; "
-                                "--resume cannot change it")
+                raise UserError(
+                    f"{option_name(config_field)} is {shown} in this run; --resume cannot change it"
+                )
     return stored.replace(**given)
 
 
-def read_samples(folder: Path, config: TrainConfig, resumed: Checkpoint | None, *,
-                 workers: int, say: Callable[[str], None], progress: bool
-                 ) -> tuple[TrainConfig, ImageFolder, list[tuple[str, str]]]:
+def read_samples(
+    folder: Path,
+    config: TrainConfig,
+    resumed: Checkpoint | None,
+    *,
+    workers: int,
+    say: Callable[[str], None],
+    progress: bool,
+) -> tuple[TrainConfig, ImageFolder, list[tuple[str, str]]]:
     """Decode the folder's samples with the run's image spec (resolved from the folder for
     a new run, and saved resolved in the config)."""
     samples = discover_samples(folder)
     if resumed:
         spec = ImageSpec(config.image_size, resumed.in_channels, config.intensity)
     else:
-        spec = resolve_spec(folder, samples, config.channels, config.image_size,
-                            config.intensity)
+        spec = resolve_spec(folder, samples, config.channels, config.image_size, config.intensity)
         config = config.replace(image_size=spec.size)
-    images, skipped = scan_folder(folder, samples, spec, workers=workers, warn=say,
-                                  progress=progress)
+    images, skipped = scan_folder(
+        folder, samples, spec, workers=workers, warn=say, progress=progress
+    )
     return config, images, skipped
 
 
-def make_loader(images: ImageFolder, config: TrainConfig, env: DistEnv, workers: int,
-                device: torch.device) -> DataLoader:
+def make_loader(
+    images: ImageFolder, config: TrainConfig, env: DistEnv, workers: int, device: torch.device
+) -> DataLoader:
     """Two views per image, each process its share of every global batch."""
     global_batch = min(config.batch_size, len(images))
     local_batch = global_batch // env.world_size
     if local_batch < 1 or local_batch * env.world_size < 3:
-        raise UserError(f"--batch-size {config.batch_size} is too small for "
-                        f"{env.world_size} processes")
+        raise UserError(
+            f"--batch-size {config.batch_size} is too small for {env.world_size} processes"
+        )
     views = TwoViews(images, config, images.spec.channels)
-    sampler = DistributedSampler(views, num_replicas=env.world_size, rank=env.rank,
-                                 shuffle=True, seed=config.seed, drop_last=True)
-    return DataLoader(views, batch_size=local_batch, sampler=sampler, drop_last=True,
-                      num_workers=workers, pin_memory=device.type == "cuda")
+    sampler = DistributedSampler(
+        views,
+        num_replicas=env.world_size,
+        rank=env.rank,
+        shuffle=True,
+        seed=config.seed,
+        drop_last=True,
+    )
+    return DataLoader(
+        views,
+        batch_size=local_batch,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+    )
 
 
-def checkpoint_of(learner: Learner, images: ImageFolder, folder: Path, epoch: int
-                  ) -> Checkpoint:
-    return Checkpoint(config=learner.config, in_channels=images.spec.channels, epoch=epoch,
-                      model=learner.model.state_dict(), samples=images.ids,
-                      folder=str(folder.resolve()), version=__version__,
-                      optimisers=learner.optimiser_states())
+def checkpoint_of(learner: Learner, images: ImageFolder, folder: Path, epoch: int) -> Checkpoint:
+    return Checkpoint(
+        config=learner.config,
+        in_channels=images.spec.channels,
+        epoch=epoch,
+        model=learner.model.state_dict(),
+        samples=images.ids,
+        folder=str(folder.resolve()),
+        version=__version__,
+        optimisers=learner.optimiser_states(),
+    )
 
 
-def train(folder: Path, run_dir: Path, overrides: dict[str, Any] | None = None, *,
-          resume: bool = False, overwrite: bool = False, device: str = "auto",
-          workers: int | None = None, sync_bn: bool = False, progress: bool = True,
-          warn: Callable[[str], None] = print) -> TrainResult:
+def train(
+    folder: Path,
+    run_dir: Path,
+    overrides: dict[str, Any] | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    device: str = "auto",
+    workers: int | None = None,
+    sync_bn: bool = False,
+    progress: bool = True,
+    warn: Callable[[str], None] = print,
+) -> TrainResult:
     """Train (or resume) a model on the samples under `folder`; write the run folder.
 
     `overrides` are TrainConfig fields the user set (None = keep the default, or the
@@ -139,15 +175,15 @@ def train(folder: Path, run_dir: Path, overrides: dict[str, Any] | None = None, 
         resumed = open_run(run, resume, overwrite)
         config = settle_config(overrides or {}, resumed)
         n_workers = default_workers(torch_device) if workers is None else workers
-        config, images, skipped = read_samples(folder, config, resumed, workers=n_workers,
-                                               say=say, progress=progress and env.is_main)
+        config, images, skipped = read_samples(
+            folder, config, resumed, workers=n_workers, say=say, progress=progress and env.is_main
+        )
         if env.is_main:
             run.create()
             run.write_skipped(skipped)
         if len(images) < 3:
             raise UserError(f"need at least 3 readable images to train, found {len(images)}")
-        learner = build_learner(config, images.spec.channels, torch_device, env, resumed,
-                                sync_bn)
+        learner = build_learner(config, images.spec.channels, torch_device, env, resumed, sync_bn)
         loader = make_loader(images, config, env, n_workers, torch_device)
 
         def save(epoch: int) -> None:
@@ -158,14 +194,23 @@ def train(folder: Path, run_dir: Path, overrides: dict[str, Any] | None = None, 
             save(epoch)
             if env.is_main:
                 run.append_log(log)
-                say(f"epoch {epoch}/{config.epochs}: loss {log['loss']:.4f} "
+                say(
+                    f"epoch {epoch}/{config.epochs}: loss {log['loss']:.4f} "
                     f"(contrastive {log['contrastive']:.4f}, hierarchical "
-                    f"{log['hierarchical']:.4f}), {log['images_per_s']:.0f} images/s")
+                    f"{log['hierarchical']:.4f}), {log['images_per_s']:.0f} images/s"
+                )
 
-        log = fit(learner, loader, resumed.epoch if resumed else 0, on_epoch_end=epoch_done,
-                  on_interrupt=save, progress=progress)
-        latent, disk = embed_images(learner.model, images, torch_device, workers=n_workers,
-                                    env=env, progress=progress)
+        log = fit(
+            learner,
+            loader,
+            resumed.epoch if resumed else 0,
+            on_epoch_end=epoch_done,
+            on_interrupt=save,
+            progress=progress,
+        )
+        latent, disk = embed_images(
+            learner.model, images, torch_device, workers=n_workers, env=env, progress=progress
+        )
         if env.is_main:
             save_embeddings(run.embeddings, Embeddings(images.ids, latent, disk))
         return TrainResult(run.root, config.epochs, len(images), skipped, log)

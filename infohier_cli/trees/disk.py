@@ -117,8 +117,7 @@ def candidate_edges_hull(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | 
     direction = np.arctan2(klein[:, 1], klein[:, 0])
     # the first edge normal at or after a direction closes the cone of that edge's start
     edge = order[np.searchsorted(normal_angle[order], direction) % len(hull)]
-    return np.concatenate([hull, np.arange(len(points))]), np.concatenate([following,
-                                                                           hull[edge]])
+    return np.concatenate([hull, np.arange(len(points))]), np.concatenate([following, hull[edge]])
 
 
 def mst_prim(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

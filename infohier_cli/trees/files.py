@@ -22,12 +22,16 @@ def write_tree(tree: Tree, out: Path | str, fmt: str, labels: str = "path") -> N
         width = max(6, len(str(tree.n)))
         names = [f"L{i + 1:0{width}d}" for i in range(tree.n)]
         if str(out) != "-":
-            with atomic_open(f"{out}.ids.tsv", "w", encoding="utf-8",
-                             errors="surrogateescape") as handle:
+            with atomic_open(
+                f"{out}.ids.tsv", "w", encoding="utf-8", errors="surrogateescape"
+            ) as handle:
                 handle.write("id\tpath\n")
                 handle.writelines(f"{i}\t{p}\n" for i, p in zip(names, tree.names, strict=True))
-    text = tree.to_newick(names) if fmt == "newick" else Tree(
-        names, tree.linkage, tree.leaf_points, tree.node_points).to_json()
+    text = (
+        tree.to_newick(names)
+        if fmt == "newick"
+        else Tree(names, tree.linkage, tree.leaf_points, tree.node_points).to_json()
+    )
     with open_output(out, encoding="utf-8", errors="surrogateescape") as handle:
         handle.write(text)
 
@@ -54,8 +58,10 @@ def attach_points(tree: Tree, embeddings_file: Path) -> Tree:
     row = {name: i for i, name in enumerate(emb.ids)}
     missing = [name for name in tree.names if name not in row]
     if missing:
-        raise UserError(f"{len(missing)} leaves (e.g. {missing[0]!r}) are not in "
-                        f"{embeddings_file}; pass --embeddings")
+        raise UserError(
+            f"{len(missing)} leaves (e.g. {missing[0]!r}) are not in "
+            f"{embeddings_file}; pass --embeddings"
+        )
     return Tree(tree.names, tree.linkage, emb.disk[[row[n] for n in tree.names]])
 
 
@@ -69,8 +75,14 @@ def write_cuts(tree: Tree, ks: Sequence[int], out: Path | str | None) -> None:
             writer.writerow([name] + [int(c[i]) for c in cuts])
 
 
-def export_tree(tree_file: Path, out: Path | None, fmt: str | None, cuts: Sequence[int],
-                plot: Path | None, embeddings_file: Path) -> None:
+def export_tree(
+    tree_file: Path,
+    out: Path | None,
+    fmt: str | None,
+    cuts: Sequence[int],
+    plot: Path | None,
+    embeddings_file: Path,
+) -> None:
     """`infohier export`: convert, cut into flat clusters, and/or plot a tree."""
     tree = read_tree(tree_file)
     if fmt is None:
@@ -89,5 +101,3 @@ def export_tree(tree_file: Path, out: Path | None, fmt: str | None, cuts: Sequen
         from infohier_cli.report.plot import plot_disk
 
         plot_disk(attach_points(tree, embeddings_file), plot, cuts[0] if cuts else None)
-
-

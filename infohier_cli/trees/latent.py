@@ -36,8 +36,9 @@ def ward(points: np.ndarray) -> np.ndarray:
     return linkage(points, method="ward") if len(points) > 1 else np.zeros((0, 4))
 
 
-def latent_linkage(latent: np.ndarray, exact_max: int = EXACT_MAX, anchors: int = ANCHORS,
-                   seed: int = 0) -> np.ndarray:
+def latent_linkage(
+    latent: np.ndarray, exact_max: int = EXACT_MAX, anchors: int = ANCHORS, seed: int = 0
+) -> np.ndarray:
     """Ward tree of the normalised latents (exact up to `exact_max` rows, else anchored
     with `anchors` anchors). (n, D) -> (n−1, 4) linkage, heights monotone."""
     unit = normalise(latent)
@@ -58,8 +59,9 @@ def nearest_anchor(unit: np.ndarray, anchor_points: np.ndarray) -> np.ndarray:
     """Index of the largest-cosine anchor for each unit row. -> (n,) int64."""
     out = np.empty(len(unit), dtype=np.int64)
     for start in range(0, len(unit), ASSIGN_CHUNK):
-        out[start:start + ASSIGN_CHUNK] = np.argmax(
-            unit[start:start + ASSIGN_CHUNK] @ anchor_points.T, axis=1)
+        out[start : start + ASSIGN_CHUNK] = np.argmax(
+            unit[start : start + ASSIGN_CHUNK] @ anchor_points.T, axis=1
+        )
     return out
 
 
@@ -69,7 +71,7 @@ def _stitch(unit: np.ndarray, cell: np.ndarray, top: np.ndarray) -> np.ndarray:
     n, m = len(unit), len(top) + 1
     order = np.argsort(cell, kind="stable")
     bounds = np.searchsorted(cell[order], np.arange(m + 1))
-    members = [order[bounds[a]:bounds[a + 1]] for a in range(m)]
+    members = [order[bounds[a] : bounds[a + 1]] for a in range(m)]
     local = [ward(unit[rows]) for rows in members]
     tallest = max((float(rows[-1, 2]) for rows in local if len(rows)), default=0.0)
     lowest_top = float(top[0, 2]) if len(top) else 1.0

@@ -77,8 +77,10 @@ class Tree:
 
     def leaf_order(self) -> np.ndarray:
         """Leaves in left-to-right (dendrogram) order."""
-        return np.array([node for node, entering in self.postorder()
-                         if not entering and node < self.n], dtype=np.int64)
+        return np.array(
+            [node for node, entering in self.postorder() if not entering and node < self.n],
+            dtype=np.int64,
+        )
 
     def cut(self, k: int) -> np.ndarray:
         """Cluster id (0..k−1) of each leaf after undoing the k−1 highest merges.
@@ -143,18 +145,28 @@ class Tree:
             if node < self.n:
                 entry.update(name=self.names[node], path=self.names[node], size=1)
                 if self.leaf_points is not None:
-                    entry.update(x=float(self.leaf_points[node, 0]),
-                                 y=float(self.leaf_points[node, 1]))
+                    entry.update(
+                        x=float(self.leaf_points[node, 0]), y=float(self.leaf_points[node, 1])
+                    )
             else:
                 a, b = kids[node - self.n]
-                entry.update(name=f"n{node}", size=int(self.linkage[node - self.n, 3]),
-                             children=[nodes.pop(int(a)), nodes.pop(int(b))])
+                entry.update(
+                    name=f"n{node}",
+                    size=int(self.linkage[node - self.n, 3]),
+                    children=[nodes.pop(int(a)), nodes.pop(int(b))],
+                )
                 if self.node_points is not None:
-                    entry.update(x=float(self.node_points[node - self.n, 0]),
-                                 y=float(self.node_points[node - self.n, 1]))
+                    entry.update(
+                        x=float(self.node_points[node - self.n, 0]),
+                        y=float(self.node_points[node - self.n, 1]),
+                    )
             nodes[int(node)] = entry
-        document = {"schema": JSON_SCHEMA, "n_leaves": self.n, "root": nodes[self.root],
-                    "linkage": self.linkage.tolist()}
+        document = {
+            "schema": JSON_SCHEMA,
+            "n_leaves": self.n,
+            "root": nodes[self.root],
+            "linkage": self.linkage.tolist(),
+        }
         return json.dumps(document, ensure_ascii=False) + "\n"
 
     @classmethod
@@ -179,8 +191,11 @@ class Tree:
             if any(name is None for name in names):
                 raise ValueError("leaf ids do not cover 0..n−1")
             leaf_points = None if np.isnan(points).any() else points
-            return cls(names, np.array(document["linkage"], dtype=np.float64).reshape(-1, 4),
-                       leaf_points=leaf_points)
+            return cls(
+                names,
+                np.array(document["linkage"], dtype=np.float64).reshape(-1, 4),
+                leaf_points=leaf_points,
+            )
         except (ValueError, KeyError, TypeError, IndexError) as error:
             raise UserError(f"not an infohier JSON tree ({error})") from None
 
@@ -266,8 +281,9 @@ def _quoted(text: str, pos: int) -> tuple[str, int]:
             return "".join(out), close + 1
 
 
-def _tree_from_nested(labels: list[str], children: list[list[int]], lengths: list[float],
-                      root: int) -> Tree:
+def _tree_from_nested(
+    labels: list[str], children: list[list[int]], lengths: list[float], root: int
+) -> Tree:
     """Binary Tree from parsed Newick: heights from branch lengths (ultrametric heights
     = max over children of child height + length), multifurcations chained at equal height.
     Leaves keep their file order."""
