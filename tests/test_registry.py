@@ -1,0 +1,75 @@
+"""Tree builders behind one registry: every builder returns a valid linkage over the
+samples, named by sample id; `auto` dispatches by size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.cluster.hierarchy import is_monotonic, is_valid_linkage
+
+from infohier_cli.embeddings import Embeddings, save_embeddings
+from infohier_cli.errors import UserError
+from infohier_cli.trees import registry
+from infohier_cli.trees.disk import decode
+from infohier_cli.trees.latent import latent_linkage
+
+
+def embeddings(n: int = 40, seed: int = 0) -> Embeddings:
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(n, 16)).astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi, n)
+    disk = (0.8 * np.stack([np.cos(angle), np.sin(angle)], axis=1)).astype(np.float32)
+    return Embeddings([f"s{i:03d}" for i in range(n)], latent, disk)
+
+
+def test_registry_names_and_sources():
+    assert {"disk", "latent"} <= set(registry.BUILDERS)
+    assert registry.source_names()[0] == "auto"
+    assert registry.resolve_source("auto", 10) == "latent"
+    assert registry.resolve_source("auto", registry.LATENT_AUTO_MAX + 1) == "disk"
+    with pytest.raises(UserError, match="--source must be one of"):
+        registry.resolve_source("nope", 10)
+
+
+@pytest.mark.parametrize("source", ["auto", *registry.BUILDERS])
+def test_every_builder_returns_a_valid_tree_over_the_sample_ids(source):
+    emb = embeddings()
+    tree = registry.build(source, emb)
+    assert tree.names == emb.ids
+    assert is_valid_linkage(tree.linkage) and is_monotonic(tree.linkage)
+    assert tree.linkage[-1, 3] == len(emb.ids)
+
+
+def test_builders_are_the_decoders():
+    emb = embeddings()
+    np.testing.assert_array_equal(registry.build("disk", emb).linkage, decode(emb.disk).linkage)
+    np.testing.assert_array_equal(registry.build("latent", emb).linkage, latent_linkage(emb.latent))
+
+
+def test_build_tree_reads_latents_only_when_needed(tmp_path, monkeypatch):
+    emb = embeddings()
+    save_embeddings(tmp_path / "e.npz", emb)
+    reads = []
+    original = registry.load_embeddings
+
+    def spy(path, with_latent=True):
+        reads.append(with_latent)
+        return original(path, with_latent)
+
+    monkeypatch.setattr(registry, "load_embeddings", spy)
+    registry.build_tree(tmp_path / "e.npz", "disk")
+    assert reads == [False]
+    reads.clear()
+    tree = registry.build_tree(tmp_path / "e.npz", "auto")
+    assert reads == [False, True] and tree.names == emb.ids
+
+
+def test_a_registered_builder_is_available_by_name(monkeypatch):
+    monkeypatch.setattr(registry, "BUILDERS", dict(registry.BUILDERS))
+
+    @registry.register("first-two", needs_latent=False)
+    def first_two(emb):
+        return registry.BUILDERS["disk"].build(emb)
+
+    assert "first-two" in registry.source_names()
+    assert registry.build("first-two", embeddings()).names == embeddings().ids
