@@ -26,6 +26,7 @@ from infohier_cli.data import (
     scan_folder,
 )
 from infohier_cli.evaluate.score import evaluate_tree, read_label_levels
+from infohier_cli.run import RunDir
 from infohier_cli.trees.registry import build_tree
 from infohier_cli.trees.tree import Tree
 
@@ -85,7 +86,7 @@ def main() -> None:
         name, run_dir = spec.split("=", 1)
         for source, label in [("disk", "disk tree"), ("latent", "ward on latents")]:
             started = time.perf_counter()
-            tree = build_tree(Path(run_dir) / "embeddings.npz", source)
+            tree = build_tree(RunDir(run_dir).embeddings, source)
             rows.append((f"{name}: {label}", score(tree, labels_csv),
                          time.perf_counter() - started))
 
