@@ -1,6 +1,7 @@
 """The training loop: L = λ_ct·NT-Xent + λ_hc·Dasgupta-triplet, epoch after epoch.
 
-`fit` is the loop; `run_epoch` one pass over the data; `step_losses` one forward.
+`fit` is the loop; `run_epoch` one pass over the data; `step_losses` one forward;
+`epoch_log` the line `train_log.jsonl` gets per epoch.
 Checkpoints, logs and the run folder are not handled here: `fit` reports each finished
 epoch to `on_epoch_end` and an interruption to `on_interrupt` (see train.py).
 Randomness is derived from (seed, epoch, step) — data order, views, triplets — so a resumed
@@ -56,20 +57,27 @@ def fit(
             raise
         for schedule in learner.schedules:
             schedule.step()
-        mean = (totals / max(steps, 1)).tolist()
-        log = {
-            "epoch": epoch + 1,
-            "loss": mean[0],
-            "contrastive": mean[1],
-            "hierarchical": mean[2],
-            "hc_active": hc_on,
-            "images": seen,
-            "seconds": round(seconds, 3),
-            "images_per_s": round(seen / seconds, 2),
-            "lr": learner.optimisers[0].param_groups[1]["lr"],
-        }
+        log = epoch_log(learner, epoch, hc_on, totals / max(steps, 1), seen, seconds)
         on_epoch_end(epoch + 1, log)
     return log
+
+
+def epoch_log(
+    learner: Learner, epoch: int, hc_on: bool, mean: torch.Tensor, seen: int, seconds: float
+) -> dict[str, Any]:
+    """The log line of a finished epoch (after its schedule step: `lr` is the next one)."""
+    loss, contrastive, hierarchical = mean.tolist()
+    return {
+        "epoch": epoch + 1,
+        "loss": loss,
+        "contrastive": contrastive,
+        "hierarchical": hierarchical,
+        "hc_active": hc_on,
+        "images": seen,
+        "seconds": round(seconds, 3),
+        "images_per_s": round(seen / seconds, 2),
+        "lr": learner.optimisers[0].param_groups[1]["lr"],
+    }
 
 
 def run_epoch(
