@@ -18,6 +18,8 @@ import numpy as np
 from infohier_cli.atomic import atomic_open, open_output
 from infohier_cli.errors import UserError
 
+EMBED_FORMATS = ("npz", "csv")
+
 
 @dataclass(frozen=True)
 class Embeddings:

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import functools
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from infohier_cli import __version__
-from infohier_cli.cli.options import config_options, given_settings
+from infohier_cli.cli.options import choice_enum, config_options, given_settings
+from infohier_cli.embeddings import EMBED_FORMATS
 from infohier_cli.errors import UserError
 from infohier_cli.run import RunDir
+from infohier_cli.trees.files import EXPORT_FORMATS, LABEL_MODES, TREE_FORMATS
+from infohier_cli.trees.registry import source_names
 
 app = typer.Typer(
     name="infohier",
@@ -50,35 +52,12 @@ WorkersOption = Annotated[
 ]
 
 
-class TreeFormat(str, Enum):
-    newick = "newick"
-    json = "json"
-
-
-class ExportFormat(str, Enum):
-    newick = "newick"
-    json = "json"
-    csv = "csv"
-
-
-class EmbedFormat(str, Enum):
-    npz = "npz"
-    csv = "csv"
-
-
-class LabelMode(str, Enum):
-    path = "path"
-    id = "id"
-    stem = "stem"
-
-
-def _tree_sources() -> type[Enum]:
-    from infohier_cli.trees.registry import source_names
-
-    return Enum("TreeSource", {name: name for name in source_names()}, type=str)
-
-
-TreeSource = _tree_sources()
+# Choices come from the library that acts on them (one definition each).
+TreeFormat = choice_enum("tree_format", TREE_FORMATS)
+ExportFormat = choice_enum("export_format", EXPORT_FORMATS)
+EmbedFormat = choice_enum("embed_format", EMBED_FORMATS)
+LabelMode = choice_enum("label_mode", LABEL_MODES)
+TreeSource = choice_enum("tree_source", source_names())
 
 
 def warn(message: str) -> None:

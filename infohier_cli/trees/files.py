@@ -11,6 +11,10 @@ from infohier_cli.atomic import atomic_open, open_output
 from infohier_cli.errors import UserError
 from infohier_cli.trees.tree import Tree
 
+TREE_FORMATS = ("newick", "json")
+EXPORT_FORMATS = (*TREE_FORMATS, "csv")
+LABEL_MODES = ("path", "stem", "id")  # leaf labels: sample id, its file stem, or L000001...
+
 
 def write_tree(tree: Tree, out: Path | str, fmt: str, labels: str = "path") -> None:
     """Write Newick or JSON to `out` ('-' = stdout), atomically; labels path|stem|id.

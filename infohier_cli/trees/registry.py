@@ -12,7 +12,8 @@ benchmarks and the tests pick builders by name here.
     auto    `latent` up to LATENT_AUTO_MAX samples, else `disk`
 
 To add a builder: write `def my_tree(emb: Embeddings) -> Tree` and decorate it with
-`@register("name", needs_latent=...)`; the CLI's `--source` choices follow.
+`@register("name", needs_latent=...)` in this module (the CLI reads the names when it is
+imported); `--source` then offers it.
 """
 
 from __future__ import annotations
