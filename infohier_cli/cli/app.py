@@ -18,6 +18,7 @@ from infohier_cli.cli.options import choice_enum, config_options, given_settings
 from infohier_cli.embeddings import EMBED_FORMATS
 from infohier_cli.errors import UserError
 from infohier_cli.run import RunDir
+from infohier_cli.trees.cut_auto import AUTO_CRITERIA
 from infohier_cli.trees.files import EXPORT_FORMATS, LABEL_MODES, TREE_FORMATS
 from infohier_cli.trees.registry import source_names
 
@@ -58,6 +59,7 @@ ExportFormat = choice_enum("export_format", EXPORT_FORMATS)
 EmbedFormat = choice_enum("embed_format", EMBED_FORMATS)
 LabelMode = choice_enum("label_mode", LABEL_MODES)
 TreeSource = choice_enum("tree_source", source_names())
+AutoCriterion = choice_enum("auto_criterion", AUTO_CRITERIA)
 
 
 def warn(message: str) -> None:
@@ -269,12 +271,22 @@ def export(
         ),
     ] = None,
     cut: Annotated[
-        list[int] | None,
+        list[str] | None,
         typer.Option(
-            help="Cut into K clusters (repeatable): csv of path and cluster id at each K.",
+            help="Cut into K clusters (repeatable): csv of path and cluster id at each K. "
+            "'auto' chooses K by --auto-criterion and says which K and why on stderr.",
             show_default="none",
         ),
     ] = None,
+    auto_criterion: Annotated[
+        AutoCriterion,
+        typer.Option(
+            help="How --cut auto chooses K among 2..sqrt(n): gap (the largest relative gap "
+            "between successive merge heights) or silhouette (the highest mean silhouette "
+            "of the latents in --embeddings).",
+            show_default=True,
+        ),
+    ] = AutoCriterion.gap,
     plot: Annotated[
         Path | None,
         typer.Option(
@@ -292,18 +304,19 @@ def export(
     ] = None,
 ) -> None:
     """Convert a tree between formats, cut it into flat clusters, or plot it in the disk."""
-    from infohier_cli.trees.files import export_tree
+    from infohier_cli.trees.cut_auto import leaf_latents, parse_cuts, resolve_cuts
+    from infohier_cli.trees.files import export_tree, read_tree
 
     if out is None and plot is None and not cut:
         raise UserError("nothing to do: give --out, --cut or --plot")
-    export_tree(
-        tree_file,
-        out,
-        format.value if format else None,
-        cut or [],
-        plot,
-        embeddings or RunDir(DEFAULT_RUN).embeddings,
-    )
+    cuts = parse_cuts(cut or [])
+    embeddings_file = embeddings or RunDir(DEFAULT_RUN).embeddings
+    tree_obj = read_tree(tree_file)
+    latent = None
+    if "auto" in cuts and auto_criterion.value == "silhouette":
+        latent = leaf_latents(tree_obj, embeddings_file)
+    ks = resolve_cuts(tree_obj, cuts, auto_criterion.value, latent, warn)
+    export_tree(tree_obj, out, format.value if format else None, ks, plot, embeddings_file)
 
 
 @app.command(name="eval")

@@ -80,15 +80,16 @@ def write_cuts(tree: Tree, ks: Sequence[int], out: Path | str | None) -> None:
 
 
 def export_tree(
-    tree_file: Path,
+    tree_file: Path | Tree,
     out: Path | None,
     fmt: str | None,
     cuts: Sequence[int],
     plot: Path | None,
     embeddings_file: Path,
 ) -> None:
-    """`infohier export`: convert, cut into flat clusters, and/or plot a tree."""
-    tree = read_tree(tree_file)
+    """`infohier export`: convert, cut into flat clusters, and/or plot a tree (a file or a
+    Tree already read)."""
+    tree = tree_file if isinstance(tree_file, Tree) else read_tree(tree_file)
     if fmt is None:
         suffix = Path(out).suffix.lower() if out is not None else ""
         fmt = "csv" if cuts or suffix == ".csv" else "json" if suffix == ".json" else "newick"
