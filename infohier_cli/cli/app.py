@@ -302,13 +302,37 @@ def export(
             show_default="infohier-run/embeddings.npz",
         ),
     ] = None,
+    folders: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write one folder per cluster of the first --cut here (c01, c02, ...), "
+            "with links to the images (or copies, --copy) and clusters.csv; needs --images.",
+            show_default="none",
+        ),
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            help="The image folder the tree was made from (leaf names are paths in it).",
+            show_default="none",
+        ),
+    ] = None,
+    copy: Annotated[
+        bool, typer.Option(help="--folders: copy the images instead of linking them.")
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(help="--folders: replace a non-empty folder (all of its contents)."),
+    ] = False,
 ) -> None:
     """Convert a tree between formats, cut it into flat clusters, or plot it in the disk."""
     from infohier_cli.trees.cut_auto import leaf_latents, parse_cuts, resolve_cuts
     from infohier_cli.trees.files import export_tree, read_tree
 
-    if out is None and plot is None and not cut:
-        raise UserError("nothing to do: give --out, --cut or --plot")
+    if out is None and plot is None and folders is None and not cut:
+        raise UserError("nothing to do: give --out, --cut, --plot or --folders")
+    if folders is not None and (not cut or images is None):
+        raise UserError("--folders needs --cut K (or auto) and --images FOLDER")
     cuts = parse_cuts(cut or [])
     embeddings_file = embeddings or RunDir(DEFAULT_RUN).embeddings
     tree_obj = read_tree(tree_file)
@@ -316,7 +340,14 @@ def export(
     if "auto" in cuts and auto_criterion.value == "silhouette":
         latent = leaf_latents(tree_obj, embeddings_file)
     ks = resolve_cuts(tree_obj, cuts, auto_criterion.value, latent, warn)
-    export_tree(tree_obj, out, format.value if format else None, ks, plot, embeddings_file)
+    if out is not None or plot is not None or folders is None:
+        export_tree(tree_obj, out, format.value if format else None, ks, plot, embeddings_file)
+    if folders is not None:
+        from infohier_cli.report.folders import write_cluster_folders
+
+        write_cluster_folders(
+            tree_obj, ks[0], images, folders, copy=copy, replace=overwrite, warn=warn
+        )
 
 
 @app.command(name="eval")

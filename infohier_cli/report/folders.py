@@ -1,0 +1,104 @@
+"""Cluster folders: `infohier export --folders OUT --cut K`.
+
+OUT gets one folder per cluster of the cut into k (`c01`..`cK`, numbered as the CSV's
+cluster ids + 1, zero-padded), each holding a symbolic link to every image of the cluster
+(absolute target) or, with `copy`, a copy of it; plus `clusters.csv` (path, cluster folder).
+A leaf's sample id is its path relative to the image folder; inside a cluster folder its
+`/` become `__` (`plate 1/a.tif` -> `plate 1__a.tif`), so names from different folders
+never clash; any other character (spaces, quotes, non-ASCII) is kept as it is.
+The folder is built beside OUT and renamed into place, so OUT is never half-written. A
+non-empty OUT is refused unless `replace` is set, which replaces OUT entirely.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from infohier_cli.errors import UserError
+from infohier_cli.trees.tree import Tree
+
+MANIFEST = "clusters.csv"
+
+
+def flat_name(sample_id: str) -> str:
+    """The file name of a sample inside its cluster folder: `/` -> `__`."""
+    return sample_id.replace("/", "__")
+
+
+def cluster_folder_names(k: int) -> list[str]:
+    """c1..ck zero-padded to the same width: c01..c12."""
+    width = len(str(k))
+    return [f"c{i + 1:0{width}d}" for i in range(k)]
+
+
+def write_cluster_folders(
+    tree: Tree,
+    k: int,
+    images: Path,
+    out: Path,
+    *,
+    copy: bool = False,
+    replace: bool = False,
+    warn: Callable[[str], None] = print,
+) -> int:
+    """Write OUT (module docstring) for the cut of `tree` into `k`; -> files written."""
+    images, out = Path(images), Path(out)
+    if not images.is_dir():
+        raise UserError(f"--images: no such folder: {images}")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--folders: {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not replace:
+        raise UserError(f"--folders: {out} is not empty (add --overwrite to replace it)")
+    sources = [images / name for name in tree.names]
+    missing = [
+        name for name, source in zip(tree.names, sources, strict=True) if not source.exists()
+    ]
+    if missing:
+        raise UserError(
+            f"{len(missing)} leaves (e.g. {missing[0]!r}) are not files under {images}; "
+            "give the image folder the tree was made from (--images), and a tree with "
+            "path labels"
+        )
+    clusters = tree.cut(k)
+    names = cluster_folder_names(k)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        for name in names:
+            (staging / name).mkdir()
+        for sample_id, source, cluster in zip(tree.names, sources, clusters, strict=True):
+            target = staging / names[cluster] / flat_name(sample_id)
+            if copy:
+                shutil.copy2(source, target)
+            else:
+                os.symlink(os.path.abspath(source), target)
+        with open(
+            staging / MANIFEST, "w", newline="", encoding="utf-8", errors="surrogateescape"
+        ) as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["path", "cluster"])
+            writer.writerows(
+                (sample_id, names[c]) for sample_id, c in zip(tree.names, clusters, strict=True)
+            )
+        _swap_into_place(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    warn(f"{tree.n} images in {k} cluster folders -> {out} ({'copies' if copy else 'links'})")
+    return tree.n
+
+
+def _swap_into_place(staging: Path, out: Path) -> None:
+    """Rename `staging` to `out`; an existing `out` is moved aside first, then deleted."""
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+    os.replace(out, old / "previous")
+    os.replace(staging, out)
+    shutil.rmtree(old)
