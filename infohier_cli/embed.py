@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from infohier_cli.embeddings import Embeddings, save_embeddings, write_csv
+from infohier_cli.run import RunDir
 from infohier_cli.runtime.distributed import DistEnv, gather_rows, shard_range
 
 
@@ -86,11 +87,40 @@ def embed_folder(
     -> (number embedded, skipped (id, reason)). Under torchrun only rank 0 writes; the
     skipped files are listed in `skipped.txt` beside `out`.
     """
+    env = DistEnv.from_environment()
+    result, skipped = embed_samples(
+        folder, run_dir, device=device, batch_size=batch_size, workers=workers, warn=warn,
+        progress=progress, env=env,
+    )  # fmt: skip
+    if env.is_main:
+        if fmt == "csv":
+            write_csv(out, result, with_latent)
+        else:
+            save_embeddings(out, result)
+        if str(out) != "-":
+            RunDir(Path(out).parent).write_skipped(skipped)
+    return len(result.ids), skipped
+
+
+def embed_samples(
+    folder: Path,
+    run_dir: Path,
+    *,
+    device: str = "auto",
+    batch_size: int = 256,
+    workers: int | None = None,
+    warn: Callable[[str], None] = print,
+    progress: bool = True,
+    env: DistEnv | None = None,
+) -> tuple[Embeddings, list[tuple[str, str]]]:
+    """Embed every readable sample under `folder` with the run's model, in memory.
+
+    -> (Embeddings, skipped (id, reason)); every rank gets the full result."""
     from infohier_cli.data import ImageSpec, discover_samples, scan_folder
-    from infohier_cli.run import RunDir, load_model
+    from infohier_cli.run import load_model
     from infohier_cli.runtime.device import default_workers, pick_device
 
-    env = DistEnv.from_environment()
+    env = env or DistEnv.from_environment()
     torch_device = pick_device(device)
     samples = discover_samples(folder)
     model, checkpoint = load_model(RunDir(run_dir).checkpoint)
@@ -115,12 +145,4 @@ def embed_folder(
         )
     finally:
         env.stop()
-    if env.is_main:
-        result = Embeddings(images.ids, latent, disk)
-        if fmt == "csv":
-            write_csv(out, result, with_latent)
-        else:
-            save_embeddings(out, result)
-        if str(out) != "-":
-            RunDir(Path(out).parent).write_skipped(skipped)
-    return len(images), skipped
+    return Embeddings(images.ids, latent, disk), skipped

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from infohier_cli import __version__
+from infohier_cli.assign import ASSIGN_FORMATS
 from infohier_cli.cli.options import choice_enum, config_options, given_settings
 from infohier_cli.embeddings import EMBED_FORMATS
 from infohier_cli.errors import UserError
@@ -348,6 +349,59 @@ def export(
         write_cluster_folders(
             tree_obj, ks[0], images, folders, copy=copy, replace=overwrite, warn=warn
         )
+
+
+@app.command()
+@user_errors
+def assign(
+    folder: Annotated[Path, typer.Argument(help="Folder of new images to place.")],
+    run: RunOption = DEFAULT_RUN,
+    tree_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--tree",
+            help="The run's tree (Newick or JSON, path labels); needed for --cut.",
+            show_default="none",
+        ),
+    ] = None,
+    cut: Annotated[
+        list[int] | None,
+        typer.Option(
+            help="Report each new image's cluster in the cut into K (repeatable): the "
+            "cluster of its nearest training image.",
+            min=1,
+            show_default="none",
+        ),
+    ] = None,
+    neighbours: Annotated[
+        int,
+        typer.Option("--neighbours", "-k", help="Nearest training images listed.", min=1),
+    ] = 5,
+    out: Annotated[Path, typer.Option(help="Output file, or '-' for stdout.")] = Path("-"),
+    format: Annotated[
+        AssignFormat | None,
+        typer.Option(
+            "--format", help="csv or json.", show_default="from --out's extension, else csv"
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(help="Images per forward pass.", min=1, show_default=True)
+    ] = 256,
+    device: DeviceOption = "auto",
+    workers: WorkersOption = None,
+) -> None:
+    """Place new images in a trained run's tree without retraining: each image's k nearest
+    training images (distance 1 - w, the latent similarity) and its cluster at each --cut."""
+    from infohier_cli.assign import assign_folder
+
+    _require_folder(folder)
+    fmt = format.value if format else ("json" if out.suffix.lower() == ".json" else "csv")
+    placement = assign_folder(
+        folder, run, tree_file, cut or [], neighbours, out, fmt,
+        device=device, batch_size=batch_size, workers=workers, warn=warn,
+    )  # fmt: skip
+    if str(out) != "-":
+        warn(f"placed {len(placement.ids)} images -> {out}")
 
 
 @app.command(name="eval")

@@ -33,10 +33,14 @@ def latent_similarity(z, *, center: bool = True, detach: bool = True):
     return cosine_to_weight(unit @ unit.T)
 
 
-def normalise(latent: np.ndarray) -> np.ndarray:
-    """Centre on the mean and scale each row to unit length. (n, D) -> (n, D) float64."""
+def normalise(latent: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
+    """Centre on the mean and scale each row to unit length. (n, D) -> (n, D) float64.
+
+    `mean` (D,) is the centre m; by default the rows' own mean. New samples placed among
+    trained ones (`infohier assign`) are centred on the training mean."""
     centred = np.asarray(latent, dtype=np.float64)
-    centred = centred - centred.mean(axis=0, keepdims=True)
+    m = centred.mean(axis=0, keepdims=True) if mean is None else np.asarray(mean)[None]
+    centred = centred - m
     return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
 
 
