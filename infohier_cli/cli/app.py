@@ -61,6 +61,7 @@ EmbedFormat = choice_enum("embed_format", EMBED_FORMATS)
 LabelMode = choice_enum("label_mode", LABEL_MODES)
 TreeSource = choice_enum("tree_source", source_names())
 AutoCriterion = choice_enum("auto_criterion", AUTO_CRITERIA)
+AssignFormat = choice_enum("assign_format", ASSIGN_FORMATS)
 
 
 def warn(message: str) -> None:
