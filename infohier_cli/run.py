@@ -2,7 +2,9 @@
 checkpoint.
 
 `RunDir` is the only place that knows the file names of a run folder (`checkpoint.pt`,
-`embeddings.npz`, `skipped.txt`, `train_log.jsonl`); everything else asks it.
+`embeddings.npz`, `skipped.txt`, `train_log.jsonl`, `.lock`); everything else asks it.
+A writer holds `RunDir.lock()` (an exclusive `flock` on `.lock`, released by the kernel
+when the process dies, so a killed run never blocks the next one).
 
 `Checkpoint` is what `checkpoint.pt` holds: plain tensors, numbers and strings only, loaded
 with `torch.load(weights_only=True)`. A checkpoint from a stranger can therefore not run
@@ -16,11 +18,14 @@ infohier), optimiser, riemannian_optimiser, schedule, riemannian_schedule (state
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import pickle
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,11 +70,56 @@ class RunDir:
         """One JSON line per epoch."""
         return self.root / "train_log.jsonl"
 
+    @property
+    def lock_file(self) -> Path:
+        """Locked (flock) by the one process writing this run."""
+        return self.root / ".lock"
+
+    def own_files(self) -> tuple[Path, ...]:
+        """The files a run is made of (no output of another command may replace them)."""
+        return (self.checkpoint, self.embeddings, self.skipped, self.log, self.lock_file)
+
     def holds_run(self) -> bool:
         return self.checkpoint.exists()
 
     def create(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run folder exclusively; UserError at once if another process holds it.
+
+        A run folder this call had to create is removed again if nothing but the lock file
+        was put in it. Stray temporary files of an interrupted save are removed.
+        """
+        created = not self.root.exists()
+        try:
+            self.create()
+            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as error:
+            raise UserError(f"cannot use run folder {self.root}: {error.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise UserError(
+                f"{self.root} is in use by another infohier command; wait for it to end "
+                "or choose another --run folder"
+            ) from None
+        try:
+            for stray in self.root.glob(".*.tmp"):
+                stray.unlink(missing_ok=True)
+            yield
+        finally:
+            if created and [p.name for p in self.root.iterdir()] == [self.lock_file.name]:
+                self.lock_file.unlink()
+                self.root.rmdir()
+            os.close(fd)
+
+    def clear(self) -> None:
+        """Remove the run's files (for --overwrite): the folder starts clean."""
+        for path in (self.checkpoint, self.embeddings, self.skipped, self.log):
+            path.unlink(missing_ok=True)
 
     def write_skipped(self, skipped: Sequence[tuple[str, str]]) -> None:
         """Record the skipped files (path<TAB>reason per line), atomically."""

@@ -64,11 +64,20 @@ AutoCriterion = choice_enum("auto_criterion", AUTO_CRITERIA)
 AssignFormat = choice_enum("assign_format", ASSIGN_FORMATS)
 
 
+QUIET = {"on": False}  # set by `infohier --quiet`
+
+
 def warn(message: str) -> None:
-    """One line on stderr, without breaking a progress bar."""
+    """One line on stderr, without breaking a progress bar (nothing under --quiet)."""
     from tqdm import tqdm
 
-    tqdm.write(message, file=sys.stderr)
+    if not QUIET["on"]:
+        tqdm.write(message, file=sys.stderr)
+
+
+def show_progress() -> bool:
+    """Progress bars only for a person watching: stderr is a terminal and no --quiet."""
+    return not QUIET["on"] and sys.stderr.isatty()
 
 
 def user_errors(command):
@@ -99,8 +108,13 @@ def _main(
             "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print nothing but errors (no progress, no notes)."),
+    ] = False,
 ) -> None:
     """infohier: unsupervised hierarchical clustering of image folders."""
+    QUIET["on"] = quiet
 
 
 def _require_folder(folder: Path) -> None:
@@ -152,9 +166,10 @@ def train(
             workers=workers,
             sync_bn=sync_bn,
             warn=warn,
+            progress=show_progress(),
         )
-    except KeyboardInterrupt:
-        warn(f"interrupted: checkpoint saved in {run}; continue with --resume")
+    except KeyboardInterrupt as interruption:
+        warn(str(interruption) or "interrupted")
         raise typer.Exit(130) from None
     warn(
         f"trained on {result.n_images} images for {result.epochs} epochs; "
@@ -207,6 +222,7 @@ def embed(
         workers=workers,
         with_latent=with_latent,
         warn=warn,
+        progress=show_progress(),
     )
     if str(target) != "-":
         warn(f"embedded {n} images -> {target}")

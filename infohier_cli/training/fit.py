@@ -3,7 +3,7 @@
 `fit` is the loop; `run_epoch` one pass over the data; `step_losses` one forward;
 `epoch_log` the line `train_log.jsonl` gets per epoch.
 Checkpoints, logs and the run folder are not handled here: `fit` reports each finished
-epoch to `on_epoch_end` and an interruption to `on_interrupt` (see train.py).
+epoch to `on_epoch_end` (see train.py); a NaN/inf loss raises `NonFiniteLoss` at once.
 Randomness is derived from (seed, epoch, step) — data order, views, triplets — so a resumed
 run replays exactly what a straight run would have done, with no RNG state to store.
 The same loop runs under torchrun (DDP): `gather_batch` makes the losses global.
@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from infohier_cli.config import TrainConfig
+from infohier_cli.errors import UserError
 from infohier_cli.runtime.distributed import DistEnv, gather_batch
 from infohier_cli.training.augment import sample_seed
 from infohier_cli.training.losses import (
@@ -30,13 +31,23 @@ from infohier_cli.training.losses import (
 from infohier_cli.training.setup import Learner
 
 
+class NonFiniteLoss(UserError):
+    """The loss became NaN or inf: training stops before that step changes any weight."""
+
+    def __init__(self, value: float, epoch: int, step: int, lr: float) -> None:
+        kept = f"the checkpoint of epoch {epoch} is kept" if epoch else "nothing was saved"
+        super().__init__(
+            f"the loss became {value} in epoch {epoch + 1}, step {step + 1}; training "
+            f"stopped and {kept}; try a lower --lr (this run: {lr:g})"
+        )
+
+
 def fit(
     learner: Learner,
     loader,
     start_epoch: int,
     *,
     on_epoch_end: Callable[[int, dict], None],
-    on_interrupt: Callable[[int], None],
     progress: bool = True,
 ) -> dict[str, Any] | None:
     """Train from `start_epoch` to `config.epochs`; -> the last epoch's log (None if none).
@@ -50,11 +61,7 @@ def fit(
         loader.dataset.epoch = epoch
         learner.network.train()
         hc_on = epoch >= config.warmup_epochs and config.lambda_hc > 0
-        try:
-            totals, steps, seen, seconds = run_epoch(learner, loader, epoch, hc_on, progress)
-        except KeyboardInterrupt:
-            on_interrupt(epoch)
-            raise
+        totals, steps, seen, seconds = run_epoch(learner, loader, epoch, hc_on, progress)
         for schedule in learner.schedules:
             schedule.step()
         log = epoch_log(learner, epoch, hc_on, totals / max(steps, 1), seen, seconds)
@@ -101,6 +108,8 @@ def run_epoch(
             batch = (view1.to(device, non_blocking=True), view2.to(device, non_blocking=True))
             generator = torch.Generator().manual_seed(sample_seed(config.seed, epoch, step))
             losses = step_losses(learner.network, batch, config, hc_on, env, generator)
+            if not torch.isfinite(losses[0].detach()).item():
+                raise NonFiniteLoss(losses[0].item(), epoch, step, config.lr)
             for optimiser in learner.optimisers:
                 optimiser.zero_grad(set_to_none=True)
             losses[0].backward()

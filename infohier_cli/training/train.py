@@ -4,10 +4,14 @@
 config (a resumed run keeps its stored settings: only `resumable` ones may change), reads
 the folder's samples, builds the learner (setup.py), runs the loop (fit.py) with a
 checkpoint and a log line after every epoch, and writes the embeddings.
+The run folder is locked for the whole run (`RunDir.lock`). Ctrl-C keeps the checkpoint of
+the last finished epoch (an unfinished epoch is dropped, so a resume replays it exactly) and
+is re-raised as `TrainingInterrupted`, whose message says what was kept.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +33,21 @@ from infohier_cli.runtime.distributed import DistEnv
 from infohier_cli.training.augment import TwoViews
 from infohier_cli.training.fit import fit
 from infohier_cli.training.setup import Learner, build_learner
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during `train`; `str()` is one line saying which checkpoint was kept."""
+
+
+def interruption_note(run: RunDir, saved_epoch: int | None, training: bool) -> str:
+    """What an interruption left: the last finished epoch's checkpoint, or nothing."""
+    where = "during training" if training else "before training started"
+    if saved_epoch is None:
+        return f"interrupted {where}: no checkpoint was saved"
+    return (
+        f"interrupted {where}: kept the checkpoint of epoch {saved_epoch} in {run.root} "
+        "(an unfinished epoch is dropped); continue with --resume"
+    )
 
 
 @dataclass(frozen=True)
@@ -160,8 +179,9 @@ def train(
     """Train (or resume) a model on the samples under `folder`; write the run folder.
 
     `overrides` are TrainConfig fields the user set (None = keep the default, or the
-    checkpoint's value when resuming). Raises UserError for anything the user can fix,
-    KeyboardInterrupt after saving a checkpoint when interrupted.
+    checkpoint's value when resuming). Raises UserError for anything the user can fix
+    (also a non-finite loss: the last good checkpoint is kept), TrainingInterrupted on
+    Ctrl-C (the last finished epoch's checkpoint is kept).
     """
     env = DistEnv.from_environment()
     torch_device = pick_device(device)
@@ -171,8 +191,15 @@ def train(
     env.start(torch_device)
     say = warn if env.is_main else (lambda _message: None)
     folder, run = Path(folder), RunDir(run_dir)
+    held = contextlib.ExitStack()
+    saved: list[int] = []  # epochs whose checkpoint this call (or the resumed run) wrote
     try:
+        if env.is_main:
+            held.enter_context(run.lock())
         resumed = open_run(run, resume, overwrite)
+        saved += [resumed.epoch] if resumed else []
+        if overwrite and env.is_main:
+            run.clear()
         config = settle_config(overrides or {}, resumed)
         n_workers = default_workers(torch_device) if workers is None else workers
         config, images, skipped = read_samples(
@@ -189,6 +216,7 @@ def train(
         def save(epoch: int) -> None:
             if env.is_main:
                 checkpoint_of(learner, images, folder, epoch).save(run.checkpoint)
+            saved.append(epoch)
 
         def epoch_done(epoch: int, log: dict[str, Any]) -> None:
             save(epoch)
@@ -205,7 +233,6 @@ def train(
             loader,
             resumed.epoch if resumed else 0,
             on_epoch_end=epoch_done,
-            on_interrupt=save,
             progress=progress,
         )
         latent, disk = embed_images(
@@ -214,5 +241,9 @@ def train(
         if env.is_main:
             save_embeddings(run.embeddings, Embeddings(images.ids, latent, disk))
         return TrainResult(run.root, config.epochs, len(images), skipped, log)
+    except KeyboardInterrupt:
+        note = interruption_note(run, saved[-1] if saved else None, "learner" in locals())
+        raise TrainingInterrupted(note) from None
     finally:
+        held.close()
         env.stop()
