@@ -81,6 +81,7 @@ def embed_folder(
     with_latent: bool = False,
     warn: Callable[[str], None] = print,
     progress: bool = True,
+    group: str | None = None,
 ) -> tuple[int, list[tuple[str, str]]]:
     """Embed every readable sample under `folder` with the run's model; write npz or csv.
 
@@ -90,7 +91,7 @@ def embed_folder(
     env = DistEnv.from_environment()
     result, skipped = embed_samples(
         folder, run_dir, device=device, batch_size=batch_size, workers=workers, warn=warn,
-        progress=progress, env=env,
+        progress=progress, env=env, group=group,
     )  # fmt: skip
     if env.is_main:
         if fmt == "csv":
@@ -112,9 +113,11 @@ def embed_samples(
     warn: Callable[[str], None] = print,
     progress: bool = True,
     env: DistEnv | None = None,
+    group: str | None = None,
 ) -> tuple[Embeddings, list[tuple[str, str]]]:
     """Embed every readable sample under `folder` with the run's model, in memory.
 
+    `group`: a `--group` regex stacking channel files into samples (data/group.py).
     -> (Embeddings, skipped (id, reason)); every rank gets the full result."""
     from infohier_cli.data import ImageSpec, discover_samples, scan_folder
     from infohier_cli.run import load_model
@@ -122,7 +125,16 @@ def embed_samples(
 
     env = env or DistEnv.from_environment()
     torch_device = pick_device(device)
-    samples = discover_samples(folder)
+    incomplete: list[tuple[str, str]] = []
+    if group:
+        from infohier_cli.data import discover_images
+        from infohier_cli.data.group import group_samples
+
+        samples, incomplete, _ = group_samples(discover_images(folder), group)
+        for sample_id, reason in incomplete if env.is_main else []:
+            warn(f"warning: skipped sample {sample_id!r} ({reason})")
+    else:
+        samples = discover_samples(folder)
     model, checkpoint = load_model(RunDir(run_dir).checkpoint)
     model.to(torch_device)
     config = checkpoint.config
@@ -145,4 +157,4 @@ def embed_samples(
         )
     finally:
         env.stop()
-    return Embeddings(images.ids, latent, disk), skipped
+    return Embeddings(images.ids, latent, disk), incomplete + skipped

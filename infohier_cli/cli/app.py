@@ -200,6 +200,15 @@ def embed(
     ] = 256,
     device: DeviceOption = "auto",
     workers: WorkersOption = None,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            help="One sample = several channel files: a regex with named groups "
+            "(?P<sample>...) and (?P<channel>...), searched in each relative path; channels "
+            "are stacked in sorted order, incomplete samples skipped and reported.",
+            show_default="none (each file is a sample)",
+        ),
+    ] = None,
 ) -> None:
     """Embed FOLDER's images with a trained model (forward pass only, no augmentation).
 
@@ -222,6 +231,7 @@ def embed(
         workers=workers,
         with_latent=with_latent,
         warn=warn,
+        group=group,
         progress=show_progress(),
     )
     if str(target) != "-":
@@ -493,5 +503,29 @@ def evaluate(
 
 
 def main() -> None:
-    """Console entry point."""
-    app(prog_name="infohier")
+    """Console entry point. A usage error is one line, `error: ...` and a pointer to --help,
+    with exit code 2; a closed stdout (`infohier ... | head -1`) ends quietly."""
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # typer < 0.20 uses click itself
+        from click.exceptions import ClickException
+    try:
+        code = app(prog_name="infohier", standalone_mode=False)
+    except ClickException as error:
+        context = getattr(error, "ctx", None)
+        command = context.command_path if context is not None else "infohier"
+        message = " ".join(error.format_message().split())
+        print(f"error: {message} (see '{command} --help')", file=sys.stderr)
+        sys.exit(2)
+    except BrokenPipeError:
+        quiet_stdout()
+        sys.exit(141)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def quiet_stdout() -> None:
+    """After the reader of our stdout went away: send what is left to /dev/null."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
