@@ -34,6 +34,23 @@ CHANNEL_POLICIES = ("auto", "gray", "rgb")
 SYMMETRIES = ("none", "hflip", "dihedral")
 
 
+BUDGET_FORMAT = "--time-budget must be a duration such as 90s, 10m or 1.5h (0 = none)"
+_UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def budget_seconds(text: str) -> float | None:
+    """'90s' -> 90.0, '10m' -> 600.0, '1.5h' -> 5400.0, a bare number = minutes, '0' -> 0.0;
+    None if `text` is not a duration."""
+    text = text.strip().lower()
+    scale = _UNIT_SECONDS.get(text[-1:], None)
+    number = text[:-1] if scale else text
+    try:
+        value = float(number) * (scale or 60.0)
+    except ValueError:
+        return None
+    return value if value >= 0 and value != float("inf") else None
+
+
 def setting(
     default: Any,
     help: str,
@@ -79,8 +96,9 @@ class TrainConfig:
     Data: `image_size`, `channels`, `intensity`. Model: `width`, `proj_dim`, `ball_dim`,
     `radius`, `r_max`. Loss: L = lambda_ct·NT-Xent(tau_ct) + lambda_hc·Dasgupta-triplet
     (tau_hc) on `triplets_per_image`·B triplets per batch, with the latent similarity
-    (`center_similarity`, `detach_similarity`). Optimisation: `epochs`, `batch_size`
-    (global), `lr`, `encoder_lr_scale`, `weight_decay`, `warmup_epochs`. Augmentation:
+    (`center_similarity`, `detach_similarity`). Optimisation: `epochs` (0 = auto from
+    `steps`, or from `time_budget`: see training/plan.py), `batch_size` (global), `lr`,
+    `encoder_lr_scale`, `weight_decay`, `warmup_epochs`. Augmentation:
     `symmetry`, `crop_scale_min`, `blur_prob`, `jitter`, `color_jitter`. `seed`.
     Each field's help text says what it does.
     """
@@ -107,7 +125,21 @@ class TrainConfig:
         choices=RADIUS_MODES,
     )
     r_max: float = setting(0.95, "Largest radius in the Poincare ball.")
-    epochs: int = setting(30, "Training epochs (with --resume: the new total).", resumable=True)
+    epochs: int = setting(
+        0,
+        "Training epochs (with --resume: the new total); 0 = auto: as many as --steps "
+        "optimiser steps need, so small folders get more epochs and large ones fewer.",
+        min=0,
+        resumable=True,
+    )
+    steps: int = setting(
+        600, "Optimiser steps that auto --epochs plans for (training length by compute).", min=1
+    )
+    time_budget: str = setting(
+        "0",
+        "Train for this long instead (e.g. 90s, 10m, 1.5h; 0 = no budget): the epochs are "
+        "planned from the first epoch's measured speed.",
+    )
     batch_size: int = setting(64, "Global batch size: images per step over all processes.")
     lr: float = setting(1e-3, "Learning rate.")
     encoder_lr_scale: float = setting(1.0, "Encoder learning rate = lr x this.")
@@ -118,7 +150,12 @@ class TrainConfig:
     )
     tau_ct: float = setting(0.5, "NT-Xent temperature.")
     tau_hc: float = setting(0.05, "Softmax temperature of the triplet loss.")
-    warmup_epochs: int = setting(5, "Contrastive-only epochs before the hierarchical loss joins.")
+    warmup_epochs: int = setting(
+        -1,
+        "Contrastive-only epochs before the hierarchical loss joins; -1 = auto: a sixth "
+        "of the epochs.",
+        min=-1,
+    )
     triplets_per_image: int = setting(8, "Triplets sampled per image in each batch.")
     center_similarity: bool = setting(
         True,
@@ -148,13 +185,12 @@ class TrainConfig:
             (self.width >= 4, "--width must be at least 4"),
             (self.ball_dim >= 2, "--ball-dim must be at least 2"),
             (0.0 < self.r_max < 1.0, "--r-max must lie in (0, 1)"),
-            (self.epochs >= 1, "--epochs must be at least 1"),
+            (budget_seconds(self.time_budget) is not None, BUDGET_FORMAT),
             (self.batch_size >= 3, "--batch-size must be at least 3"),
             (self.lr > 0 and self.encoder_lr_scale > 0, "learning rates must be positive"),
             (self.lambda_ct >= 0 and self.lambda_hc >= 0, "loss weights must be >= 0"),
             (self.lambda_ct + self.lambda_hc > 0, "at least one loss weight must be > 0"),
             (self.tau_ct > 0 and self.tau_hc > 0, "temperatures must be positive"),
-            (self.warmup_epochs >= 0, "--warmup-epochs must be >= 0"),
             (self.triplets_per_image >= 1, "--triplets-per-image must be at least 1"),
             (
                 self.channels in CHANNEL_POLICIES or self.channels.isdigit(),
@@ -179,6 +215,11 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
+
+    @property
+    def warmup(self) -> int:
+        """Contrastive-only epochs: `warmup_epochs`, or for -1 (auto) a sixth of `epochs`."""
+        return self.warmup_epochs if self.warmup_epochs >= 0 else self.epochs // 6
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with `changes` applied; `None` values mean "keep"."""

@@ -50,22 +50,24 @@ def fit(
     on_epoch_end: Callable[[int, dict], None],
     progress: bool = True,
 ) -> dict[str, Any] | None:
-    """Train from `start_epoch` to `config.epochs`; -> the last epoch's log (None if none).
+    """Train from `start_epoch` to `learner.config.epochs`; -> the last epoch's log (None
+    if none).
 
     `loader.sampler` and `loader.dataset` (TwoViews) are told the epoch before each pass.
     """
-    config = learner.config
-    log = None
-    for epoch in range(start_epoch, config.epochs):
+    log, epoch = None, start_epoch
+    while epoch < learner.config.epochs:  # on_epoch_end may re-plan the epochs (budget)
+        config = learner.config
         loader.sampler.set_epoch(epoch)
         loader.dataset.epoch = epoch
         learner.network.train()
-        hc_on = epoch >= config.warmup_epochs and config.lambda_hc > 0
+        hc_on = epoch >= config.warmup and config.lambda_hc > 0
         totals, steps, seen, seconds = run_epoch(learner, loader, epoch, hc_on, progress)
         for schedule in learner.schedules:
             schedule.step()
         log = epoch_log(learner, epoch, hc_on, totals / max(steps, 1), seen, seconds)
-        on_epoch_end(epoch + 1, log)
+        epoch += 1
+        on_epoch_end(epoch, log)
     return log
 
 

@@ -35,6 +35,12 @@ class Learner:
     env: DistEnv
     device: torch.device
 
+    def replan(self, epochs: int) -> None:
+        """Train for `epochs` in all: the config and the cosine schedules' length follow."""
+        self.config = self.config.replace(epochs=epochs)
+        for schedule in self.schedules:
+            schedule.T_max = epochs
+
     def optimiser_states(self) -> dict:
         """The optimiser and schedule state dicts, keyed as in the checkpoint."""
         return {

@@ -32,6 +32,7 @@ from infohier_cli.runtime.device import default_workers, pick_device
 from infohier_cli.runtime.distributed import DistEnv
 from infohier_cli.training.augment import TwoViews
 from infohier_cli.training.fit import fit
+from infohier_cli.training.plan import budget_epochs, describe_plan, plan_epochs
 from infohier_cli.training.setup import Learner, build_learner
 
 
@@ -210,6 +211,9 @@ def train(
             run.write_skipped(skipped)
         if len(images) < 3:
             raise UserError(f"need at least 3 readable images to train, found {len(images)}")
+        config = plan_epochs(config, len(images))
+        if not resumed:
+            say(describe_plan(config, len(images)))
         learner = build_learner(config, images.spec.channels, torch_device, env, resumed, sync_bn)
         loader = make_loader(images, config, env, n_workers, torch_device)
 
@@ -219,11 +223,18 @@ def train(
             saved.append(epoch)
 
         def epoch_done(epoch: int, log: dict[str, Any]) -> None:
+            planned = budget_epochs(config, log["seconds"]) if epoch == 1 else None
+            if planned:
+                learner.replan(planned)
+                say(
+                    f"time budget {config.time_budget}: the first epoch took "
+                    f"{log['seconds']:.1f} s, so {planned} epochs in all"
+                )
             save(epoch)
             if env.is_main:
                 run.append_log(log)
                 say(
-                    f"epoch {epoch}/{config.epochs}: loss {log['loss']:.4f} "
+                    f"epoch {epoch}/{learner.config.epochs}: loss {log['loss']:.4f} "
                     f"(contrastive {log['contrastive']:.4f}, hierarchical "
                     f"{log['hierarchical']:.4f}), {log['images_per_s']:.0f} images/s"
                 )
@@ -240,7 +251,7 @@ def train(
         )
         if env.is_main:
             save_embeddings(run.embeddings, Embeddings(images.ids, latent, disk))
-        return TrainResult(run.root, config.epochs, len(images), skipped, log)
+        return TrainResult(run.root, learner.config.epochs, len(images), skipped, log)
     except KeyboardInterrupt:
         note = interruption_note(run, saved[-1] if saved else None, "learner" in locals())
         raise TrainingInterrupted(note) from None

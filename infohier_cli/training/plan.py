@@ -1,0 +1,52 @@
+"""How long a run trains: its epochs planned from a step count or from a time budget.
+
+Training length is decided by compute, not by a fixed epoch count: a folder of 100 images
+gets as many optimiser steps as one of 5,000 (BENCHMARKS.md: the step count, not the epoch
+count, is what moved tree quality on small folders).
+
+    auto (--epochs 0):  epochs = ⌈steps / steps_per_epoch⌉,  steps_per_epoch = ⌊n / B⌋
+    --time-budget T:    after the first epoch took t₁ seconds, epochs = max(1, ⌊T / t₁⌋)
+
+with n the number of images and B = min(batch_size, n) the global batch (the loader drops
+the last incomplete batch). Both are saved resolved in the run's config, so a resumed run
+keeps the plan.
+"""
+
+from __future__ import annotations
+
+import math
+
+from infohier_cli.config import TrainConfig, budget_seconds
+
+
+def steps_per_epoch(config: TrainConfig, n_images: int) -> int:
+    """⌊n / min(B, n)⌋ optimiser steps in one pass over `n_images`."""
+    return max(1, n_images // min(config.batch_size, n_images))
+
+
+def plan_epochs(config: TrainConfig, n_images: int) -> TrainConfig:
+    """`config` with auto `epochs` (0) resolved to ⌈steps / steps_per_epoch⌉."""
+    if config.epochs:
+        return config
+    return config.replace(epochs=math.ceil(config.steps / steps_per_epoch(config, n_images)))
+
+
+def budget_epochs(config: TrainConfig, first_epoch_seconds: float) -> int | None:
+    """The epochs that fit `config.time_budget` at the speed of the first epoch; None
+    without a budget."""
+    budget = budget_seconds(config.time_budget)
+    if not budget:
+        return None
+    return max(1, int(budget // max(first_epoch_seconds, 1e-9)))
+
+
+def describe_plan(config: TrainConfig, n_images: int) -> str:
+    """One line for the user: how long this run trains, and why."""
+    per_epoch = steps_per_epoch(config, n_images)
+    line = (
+        f"plan: {config.epochs} epochs of {per_epoch} steps (batch "
+        f"{min(config.batch_size, n_images)}), hierarchical loss from epoch {config.warmup + 1}"
+    )
+    if budget_seconds(config.time_budget):
+        line += f"; re-planned for the time budget {config.time_budget} after the first epoch"
+    return line

@@ -1,0 +1,68 @@
+"""The training-length planner: auto epochs from a step count, and the time budget."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infohier_cli.config import TrainConfig, budget_seconds
+from infohier_cli.training.plan import budget_epochs, plan_epochs, steps_per_epoch
+from infohier_cli.training.train import train
+
+
+@pytest.mark.parametrize(
+    ("n_images", "batch", "steps", "epochs"),
+    [(240, 64, 600, 200), (5000, 64, 600, 8), (105, 64, 600, 600), (10, 64, 7, 7), (130, 64, 5, 3)],
+)
+def test_auto_epochs_come_from_the_step_count(n_images, batch, steps, epochs):
+    config = TrainConfig(batch_size=batch, steps=steps)
+    planned = plan_epochs(config, n_images)
+    assert planned.epochs == epochs
+    assert planned.epochs * steps_per_epoch(config, n_images) >= steps
+    assert (planned.epochs - 1) * steps_per_epoch(config, n_images) < steps
+
+
+def test_explicit_epochs_are_kept_and_warmup_follows_the_epochs():
+    assert plan_epochs(TrainConfig(epochs=7), 10_000).epochs == 7
+    assert TrainConfig(epochs=30).warmup == 5
+    assert TrainConfig(epochs=30, warmup_epochs=2).warmup == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("0", 0.0),
+        ("90s", 90.0),
+        ("10m", 600.0),
+        ("1.5h", 5400.0),
+        ("2", 120.0),
+        ("x", None),
+        ("-1m", None),
+        ("", None),
+    ],
+)
+def test_budget_durations(text, seconds):
+    assert budget_seconds(text) == seconds
+
+
+def test_budget_epochs_from_the_first_epoch():
+    assert budget_epochs(TrainConfig(), 3.0) is None
+    assert budget_epochs(TrainConfig(time_budget="1m"), 7.0) == 8
+    assert budget_epochs(TrainConfig(time_budget="1s"), 7.0) == 1
+
+
+def test_a_time_budget_replans_the_run_after_its_first_epoch(image_folder, tmp_path):
+    messages: list[str] = []
+    result = train(
+        image_folder,
+        tmp_path / "run",
+        dict(batch_size=8, image_size=16, width=4, epochs=50, time_budget="0.001s"),
+        progress=False,
+        warn=messages.append,
+    )
+    assert result.epochs == 1
+    assert any("time budget 0.001s" in m and "1 epochs in all" in m for m in messages)
+    lines = (tmp_path / "run" / "train_log.jsonl").read_text(encoding="utf-8").splitlines()
+    log = [json.loads(line) for line in lines]
+    assert [entry["epoch"] for entry in log] == [1]
