@@ -69,15 +69,17 @@ def _to_u8(image: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- photos
-def photo_samples(rng: np.random.Generator, per_class: int = 30, size: int = 48
-                  ) -> Iterator[Sample]:
+def photo_samples(
+    rng: np.random.Generator, per_class: int = 30, size: int = 48
+) -> Iterator[Sample]:
     """Patches jittered by up to ±size/2 around four fixed places of each photograph."""
     import matplotlib.cbook
     from sklearn.datasets import load_sample_images
 
     bundle = load_sample_images()
-    photos = {Path(name).stem: image for name, image in zip(bundle.filenames, bundle.images,
-                                                           strict=True)}
+    photos = {
+        Path(name).stem: image for name, image in zip(bundle.filenames, bundle.images, strict=True)
+    }
     with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as handle:
         photos["grace_hopper"] = np.asarray(Image.open(handle).convert("RGB"))
     for photo, image in photos.items():
@@ -88,12 +90,13 @@ def photo_samples(rng: np.random.Generator, per_class: int = 30, size: int = 48
                 y = cy - size // 2 + int(rng.integers(-size // 2, size // 2 + 1))
                 x = cx - size // 2 + int(rng.integers(-size // 2, size // 2 + 1))
                 y, x = np.clip(y, 0, h - size), np.clip(x, 0, w - size)
-                yield photo, f"{photo}_p{place}", image[y:y + size, x:x + size].copy()
+                yield photo, f"{photo}_p{place}", image[y : y + size, x : x + size].copy()
 
 
 # ---------------------------------------------------------------- shapes
-def _polygon(sides: int, radius: float, angle: float, cx: float, cy: float,
-             star: bool = False) -> list[tuple[float, float]]:
+def _polygon(
+    sides: int, radius: float, angle: float, cx: float, cy: float, star: bool = False
+) -> list[tuple[float, float]]:
     count = sides * (2 if star else 1)
     points = []
     for i in range(count):
@@ -135,23 +138,31 @@ def _draw_shape(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
             for offset in (-0.5, 0.0, 0.5):
                 ox, oy = offset * radius * np.sin(angle), -offset * radius * np.cos(angle)
                 dx, dy = radius * np.cos(angle), radius * np.sin(angle)
-                draw.line((cx + ox - dx, cy + oy - dy, cx + ox + dx, cy + oy + dy), fill=255,
-                          width=stroke)
+                draw.line(
+                    (cx + ox - dx, cy + oy - dy, cx + ox + dx, cy + oy + dy), fill=255, width=stroke
+                )
     mask = np.asarray(canvas.resize((size, size), Image.LANCZOS), dtype=np.float64) / 255.0
     yy, xx = np.mgrid[0:size, 0:size] / size
-    background = rng.uniform(0.1, 0.3) + rng.uniform(-0.15, 0.15) * (xx - 0.5) \
+    background = (
+        rng.uniform(0.1, 0.3)
+        + rng.uniform(-0.15, 0.15) * (xx - 0.5)
         + rng.uniform(-0.15, 0.15) * (yy - 0.5)
+    )
     foreground = rng.uniform(0.6, 0.95)
     image = background * (1 - mask) + foreground * mask + rng.normal(0, 0.04, (size, size))
     return _to_u8(image)
 
 
-SHAPES = {"polygons": ("triangle", "square", "hexagon"), "round": ("disc", "ring", "crescent"),
-          "strokes": ("plus", "asterisk", "bars")}
+SHAPES = {
+    "polygons": ("triangle", "square", "hexagon"),
+    "round": ("disc", "ring", "crescent"),
+    "strokes": ("plus", "asterisk", "bars"),
+}
 
 
-def shape_samples(rng: np.random.Generator, per_class: int = 35, size: int = 48
-                  ) -> Iterator[Sample]:
+def shape_samples(
+    rng: np.random.Generator, per_class: int = 35, size: int = 48
+) -> Iterator[Sample]:
     for family, kinds in SHAPES.items():
         for kind in kinds:
             for _ in range(per_class):
@@ -178,8 +189,11 @@ def _texture(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
         if kind == "checker":
             wave = wave * np.sin(2 * np.pi * v / period + phase)
         elif kind == "weave":
-            wave = np.where(np.sin(2 * np.pi * v / (2 * period)) > 0, wave,
-                            np.sin(2 * np.pi * v / period + phase))
+            wave = np.where(
+                np.sin(2 * np.pi * v / (2 * period)) > 0,
+                wave,
+                np.sin(2 * np.pi * v / period + phase),
+            )
         image = 0.5 + 0.35 * wave
     elif kind == "grain":
         image = 0.5 + 0.18 * _smooth_noise(rng, size, 0.8)
@@ -190,8 +204,9 @@ def _texture(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
         for _ in range(int(rng.integers(10, 18))):
             cy, cx = rng.uniform(0, size, 2)
             r = rng.uniform(1.5, 3.0)
-            image = np.maximum(image, 0.3 + 0.5 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2)
-                                                           / (2 * r * r)))
+            image = np.maximum(
+                image, 0.3 + 0.5 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+            )
     contrast = rng.uniform(0.7, 1.2)
     image = 0.5 + contrast * (image - 0.5) + rng.uniform(-0.1, 0.1)
     return _to_u8(image + rng.normal(0, 0.03, (size, size)))
@@ -200,8 +215,9 @@ def _texture(kind: str, rng: np.random.Generator, size: int) -> np.ndarray:
 TEXTURES = {"oriented": ("stripes", "weave", "checker"), "stochastic": ("grain", "blobs", "dots")}
 
 
-def texture_samples(rng: np.random.Generator, per_class: int = 40, size: int = 48
-                    ) -> Iterator[Sample]:
+def texture_samples(
+    rng: np.random.Generator, per_class: int = 40, size: int = 48
+) -> Iterator[Sample]:
     for kind, patterns in TEXTURES.items():
         for pattern in patterns:
             for _ in range(per_class):
@@ -240,20 +256,24 @@ def _cell(nucleus: str, marker: str, rng: np.random.Generator, size: int) -> np.
     gain = rng.uniform(0.5, 1.0)
     background = rng.uniform(300, 1500)
     channels = []
-    for signal, peak in ((dna, 40000), (mark, 25000), (np.clip(spots, 0, 1) + 0.05 * inside,
-                                                        30000)):
+    for signal, peak in (
+        (dna, 40000),
+        (mark, 25000),
+        (np.clip(spots, 0, 1) + 0.05 * inside, 30000),
+    ):
         image = background + gain * peak * signal
         image = rng.poisson(np.clip(image, 0, None) / 8.0) * 8.0 + rng.normal(0, 60, image.shape)
         channels.append(np.clip(image, 0, 65535).astype(np.uint16))
     return np.stack(channels)  # (3, S, S) uint16
 
 
-PHENOTYPES = {"round": ("diffuse", "punctate", "membrane"),
-              "elongated": ("diffuse", "punctate", "membrane")}
+PHENOTYPES = {
+    "round": ("diffuse", "punctate", "membrane"),
+    "elongated": ("diffuse", "punctate", "membrane"),
+}
 
 
-def cell_samples(rng: np.random.Generator, per_class: int = 45, size: int = 64
-                 ) -> Iterator[Sample]:
+def cell_samples(rng: np.random.Generator, per_class: int = 45, size: int = 64) -> Iterator[Sample]:
     for nucleus, markers in PHENOTYPES.items():
         for marker in markers:
             for _ in range(per_class):
@@ -267,8 +287,9 @@ def make_digits(out: Path, _rng: np.random.Generator) -> int:
         return sum(1 for _ in handle) - 1
 
 
-def _generated(samples: Callable[[np.random.Generator], Iterator[Sample]], suffix: str
-               ) -> Callable[[Path, np.random.Generator], int]:
+def _generated(
+    samples: Callable[[np.random.Generator], Iterator[Sample]], suffix: str
+) -> Callable[[Path, np.random.Generator], int]:
     return lambda out, rng: _write_folder(out, samples(rng), suffix)
 
 

@@ -2,7 +2,10 @@
 
 usage: python benchmarks/quality.py FOLDER [--run NAME=RUN_DIR ...] [--image-size S]
 
-Needs the `bench` extra (scikit-image, for HOG): pip install '.[bench]'.
+Needs the `bench` extra (scikit-image, for HOG and LBP): pip install '.[bench]'.
+The classical rows (pixels, PCA, HOG, LBP histograms) are computed at the images' own
+resolution (median short side, at most 64 px; --image-size to force one), which favours
+them: infohier's auto size is at most 32 px.
 FOLDER must hold labels.csv (path,class[,superclass]) — used only to score. For each run
 folder (made by `infohier train`), two trees are scored: the disk tree (`infohier tree`,
 greedy hyperbolic decoding) and Ward on the run's latents (`--source latent`).
@@ -23,6 +26,7 @@ from infohier_cli.data import (
     ImageSpec,
     discover_images,
     resolve_spec,
+    sample_shapes,
     scan_folder,
 )
 from infohier_cli.evaluate.score import evaluate_tree, read_label_levels
@@ -46,8 +50,41 @@ def hog_matrix(pixels: np.ndarray, channels: int, size: int) -> np.ndarray:
 
     cell = 4 if size <= 16 else 8
     images = pixels.reshape(len(pixels), channels, size, size).mean(axis=1)
-    return np.stack([hog(image, orientations=9, pixels_per_cell=(cell, cell),
-                         cells_per_block=(2, 2)) for image in images])
+    return np.stack(
+        [
+            hog(image, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2))
+            for image in images
+        ]
+    )
+
+
+def lbp_matrix(pixels: np.ndarray, channels: int, size: int) -> np.ndarray:
+    """Multi-scale uniform LBP histograms (scikit-image, the `bench` extra) of every channel:
+    (P, R) = (8, 1), (16, 2), (24, 3), each a normalised histogram of its P + 2 codes,
+    concatenated; square roots taken (the Hellinger embedding), so Ward's Euclidean
+    distance suits histograms."""
+    from skimage.feature import local_binary_pattern
+
+    images = pixels.reshape(len(pixels), channels, size, size)
+    low, high = images.min(), images.max()
+    images = np.round((images - low) / max(high - low, 1e-12) * 255).astype(np.uint8)
+    rows = []
+    for image in images:
+        parts = []
+        for channel in image:
+            for points, radius in ((8, 1), (16, 2), (24, 3)):
+                codes = local_binary_pattern(channel, points, radius, method="uniform")
+                hist = np.bincount(codes.astype(int).ravel(), minlength=points + 2)
+                parts.append(np.sqrt(hist / hist.sum()))
+        rows.append(np.concatenate(parts))
+    return np.stack(rows)
+
+
+def native_size(folder: Path, cap: int = 64) -> int:
+    """The median short side of the folder's images, at most `cap` (classical features
+    are computed at the images' own resolution, which favours them)."""
+    shapes = sample_shapes(folder, discover_images(folder))
+    return int(min(cap, np.median([min(shape[1:]) for shape in shapes])))
 
 
 def score(tree: Tree, labels_csv: Path) -> dict:
@@ -59,44 +96,60 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--run", action="append", default=[], help="NAME=RUN_DIR")
-    parser.add_argument("--image-size", type=int, default=0, help="0 = as infohier's auto")
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=0,
+        help="size of the classical rows' images; 0 = the folder's median short side, at most 64",
+    )
     args = parser.parse_args()
     labels_csv = args.folder / "labels.csv"
     rows: list[tuple[str, dict, float]] = []
 
-    names, pixels, spec = pixel_matrix(args.folder, args.image_size)
+    size = args.image_size or native_size(args.folder)
+    names, pixels, spec = pixel_matrix(args.folder, size)
     centred = pixels - pixels.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     pca = centred @ vt[:50].T
     started = time.perf_counter()
     hog = hog_matrix(pixels, spec.channels, spec.size)
     hog_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    lbp = lbp_matrix(pixels, spec.channels, spec.size)
+    lbp_seconds = time.perf_counter() - started
     for label, data, method, feature_seconds in [
-            ("raw pixels + ward", pixels, "ward", 0.0),
-            ("raw pixels + average", pixels, "average", 0.0),
-            ("PCA-50 of pixels + ward", pca, "ward", 0.0),
-            ("HOG + ward", hog, "ward", hog_seconds),
-            ("HOG + average", hog, "average", hog_seconds)]:
+        ("raw pixels + ward", pixels, "ward", 0.0),
+        ("raw pixels + average", pixels, "average", 0.0),
+        ("PCA-50 of pixels + ward", pca, "ward", 0.0),
+        ("HOG + ward", hog, "ward", hog_seconds),
+        ("HOG + average", hog, "average", hog_seconds),
+        ("LBP histograms + ward", lbp, "ward", lbp_seconds),
+        ("LBP histograms + average", lbp, "average", lbp_seconds),
+    ]:
         started = time.perf_counter()
         tree = Tree(names, linkage(data, method=method))
-        rows.append((label, score(tree, labels_csv),
-                     feature_seconds + time.perf_counter() - started))
+        rows.append(
+            (label, score(tree, labels_csv), feature_seconds + time.perf_counter() - started)
+        )
 
     for spec in args.run:
         name, run_dir = spec.split("=", 1)
         for source, label in [("disk", "disk tree"), ("latent", "ward on latents")]:
             started = time.perf_counter()
             tree = build_tree(RunDir(run_dir).embeddings, source)
-            rows.append((f"{name}: {label}", score(tree, labels_csv),
-                         time.perf_counter() - started))
+            rows.append(
+                (f"{name}: {label}", score(tree, labels_csv), time.perf_counter() - started)
+            )
 
+    print(f"classical rows at {spec.size} px")
     levels = list(rows[0][1])
     header = "| method | " + " | ".join(f"DP {lv} | NMI {lv}" for lv in levels) + " | s |"
     print(header)
     print("|" + "---|" * (2 * len(levels) + 2))
     for label, scores, seconds in rows:
-        cells = " | ".join(f"{scores[lv]['dendrogram_purity']:.3f} | {scores[lv]['cut_nmi']:.3f}"
-                           for lv in levels)
+        cells = " | ".join(
+            f"{scores[lv]['dendrogram_purity']:.3f} | {scores[lv]['cut_nmi']:.3f}" for lv in levels
+        )
         print(f"| {label} | {cells} | {seconds:.2f} |")
 
 
