@@ -1,29 +1,70 @@
 """Atomic file writes: write to a temporary file beside the target, then rename over it.
 
 A reader never sees a half-written file, and an interrupted write leaves the old file intact.
+Only regular files (or new paths) are replaced that way: a FIFO, a character device
+(`/dev/stdout`, `/dev/null`), or a pipe from process substitution is written straight
+through. Temporary names are unique (`.NAME.XXXXXXXX.tmp`, mkstemp); the file gets the
+permissions a new file would get (0666 less the umask, as `cp` gives). A target that is a
+folder, or that cannot be written (read-only place, full disk), is a UserError.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from infohier_cli.errors import UserError
+
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _cannot_write(target: Path, error: OSError) -> UserError:
+    return UserError(f"cannot write {target}: {error.strerror or error}")
+
+
+def _new_file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
 
 @contextlib.contextmanager
 def atomic_path(target: Path | str) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; rename it onto `target` on success."""
+    """Yield a temporary path in the target's folder; rename it onto `target` on success.
+
+    When `target` exists and is not a regular file (FIFO, device), yield `target` itself.
+    """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    if target.is_dir():
+        raise UserError(f"cannot write {target}: it is a folder")
+    if target.exists() and not target.is_file():
+        try:
+            yield target
+        except OSError as error:
+            if error.errno in WRITE_ERRNOS:
+                raise _cannot_write(target, error) from None
+            raise
+        return
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as error:
+        raise _cannot_write(target, error) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, _new_file_mode())
         os.replace(tmp_path, target)
+    except OSError as error:
+        if error.errno in WRITE_ERRNOS:
+            raise _cannot_write(target, error) from None
+        raise
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -132,6 +132,19 @@ class RunDir:
             handle.write(previous + json.dumps(entry) + "\n")
 
 
+def refuse_run_files(out: Path | str | None, option: str = "--out") -> None:
+    """UserError if the output `out` would replace a file of a run folder (a folder that
+    holds a checkpoint): only `train` and `embed` of that run's own images write there."""
+    if out is None or str(out) in ("", "-"):
+        return
+    out = Path(out)
+    run = RunDir(out.parent)
+    if run.holds_run() and any(out.name == own.name for own in run.own_files()):
+        raise UserError(
+            f"{option} {out} would overwrite the run's own {out.name}; choose another file"
+        )
+
+
 def write_skipped(path: Path, skipped: Sequence[tuple[str, str]]) -> None:
     """`skipped.txt` at `path`: one `id<TAB>reason` line per unreadable sample."""
     with atomic_open(path, "w", encoding="utf-8", errors="surrogateescape") as handle:

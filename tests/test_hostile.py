@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 from conftest import TINY_TRAIN, make_folder
 from typer.testing import CliRunner
 
 from infohier_cli.cli import app
-from infohier_cli.run import Checkpoint, RunDir
+from infohier_cli.run import RunDir
 
 runner = CliRunner()
 
@@ -148,3 +146,93 @@ def test_stray_tmp_files_are_removed_at_the_next_start(folder, tmp_path):
     assert invoke("train", folder, "--run", run.root, *ONE_EPOCH).exit_code == 0
     assert not stray.exists()
     assert not list(run.root.glob("*.tmp")) and not list(run.root.glob(".*.tmp"))
+
+
+# 5. outputs that would clobber the run
+def test_outputs_never_overwrite_the_run(folder, trained, tmp_path):
+    before = {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()}
+    tree_file = tmp_path / "t.nwk"
+    assert invoke("tree", "--run", trained, "--out", tree_file).exit_code == 0
+    assert "own" in one_line_error(
+        invoke("tree", "--run", trained, "--out", trained / "embeddings.npz")
+    )
+    assert "own" in one_line_error(invoke("export", tree_file, "--out", trained / "checkpoint.pt"))
+    assert "own" in one_line_error(
+        invoke("export", tree_file, "--cut", "2", "--out", trained / "train_log.jsonl")
+    )
+    other = make_folder(tmp_path / "other", per_class=2)
+    assert "--out" in one_line_error(invoke("embed", other, "--run", trained, "--device", "cpu"))
+    for target in ("checkpoint.pt", "x.npz"):
+        one_line_error(
+            invoke("embed", other, "--run", trained, "--out", trained / target, "--device", "cpu")
+        )
+    assert {p.name: p.read_bytes() for p in trained.iterdir() if p.is_file()} == before
+    result = invoke(
+        "embed", other, "--run", trained, "--out", tmp_path / "o.npz", "--device", "cpu"
+    )
+    assert result.exit_code == 0
+
+
+# 8. output paths
+def test_output_paths_that_are_not_regular_files(trained, tmp_path):
+    import os
+    import stat
+
+    tree_file = tmp_path / "t.nwk"
+    assert invoke("tree", "--run", trained, "--out", tree_file).exit_code == 0
+    assert "folder" in one_line_error(invoke("export", tree_file, "--out", tmp_path))
+    assert "folder" in one_line_error(invoke("export", tree_file, "--out", ""))
+    assert "format" in one_line_error(invoke("export", tree_file, "--plot", tmp_path / "p.xyz"))
+    if Path("/dev/full").exists():
+        assert "space" in one_line_error(invoke("export", tree_file, "--out", "/dev/full"))
+        assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if not os.access(locked, os.W_OK):  # (root writes anywhere)
+        one_line_error(invoke("export", tree_file, "--out", locked / "x.nwk"))
+    fifo = tmp_path / "pipe.nwk"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert invoke("export", tree_file, "--out", fifo).exit_code == 0
+        assert os.read(reader, 1 << 16).startswith(b"(")
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_broken_pipe_and_usage_errors_are_quiet_one_liners(trained, tmp_path):
+    import subprocess
+    import sys
+
+    tree_file = tmp_path / "t.nwk"
+    assert invoke("tree", "--run", trained, "--out", tree_file).exit_code == 0
+    cli = [sys.executable, "-m", "infohier_cli"]
+    pipe = subprocess.Popen(
+        [*cli, "export", str(tree_file), "--cut", "2", "--out", "-"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    pipe.stdout.readline()
+    pipe.stdout.close()
+    assert pipe.stderr.read() == b"" and pipe.wait() in (0, 1, 141)
+    pipe.stderr.close()
+    for args in (["train", "--channels"], ["train", "x", "--bogus"], ["nope"]):
+        out = subprocess.run([*cli, *args], capture_output=True, text=True)
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 2 and len(lines) == 1, out.stderr
+        assert lines[0].startswith("error: ") and "--help" in lines[0]
+
+
+# 16. permissions
+def test_outputs_honour_the_umask(trained, tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        assert invoke("tree", "--run", trained, "--out", tmp_path / "t.nwk").exit_code == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "t.nwk").stat().st_mode & 0o777 == 0o644
+    assert (trained / "checkpoint.pt").stat().st_mode & 0o777 == 0o666 & ~old

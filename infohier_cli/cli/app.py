@@ -18,7 +18,7 @@ from infohier_cli.assign import ASSIGN_FORMATS
 from infohier_cli.cli.options import choice_enum, config_options, given_settings
 from infohier_cli.embeddings import EMBED_FORMATS
 from infohier_cli.errors import UserError
-from infohier_cli.run import RunDir
+from infohier_cli.run import RunDir, refuse_run_files
 from infohier_cli.trees.cut_auto import AUTO_CRITERIA
 from infohier_cli.trees.files import EXPORT_FORMATS, LABEL_MODES, TREE_FORMATS
 from infohier_cli.trees.registry import source_names
@@ -184,7 +184,11 @@ def embed(
     run: RunOption = DEFAULT_RUN,
     out: Annotated[
         Path | None,
-        typer.Option(help="Output file ('-' = stdout for csv).", show_default="RUN/embeddings.npz"),
+        typer.Option(
+            help="Output file ('-' = stdout for csv). Needed unless FOLDER is the run's own "
+            "image folder (then RUN/embeddings.npz is refreshed).",
+            show_default="RUN/embeddings.npz for the run's own folder",
+        ),
     ] = None,
     format: Annotated[
         EmbedFormat | None,
@@ -219,6 +223,7 @@ def embed(
 
     _require_folder(folder)
     target = out or RunDir(run).embeddings
+    _embeddings_target_allowed(folder, target)
     as_csv = str(target) == "-" or target.suffix.lower() == ".csv"
     fmt = format.value if format else ("csv" if as_csv else "npz")
     n, skipped = embed_folder(
@@ -236,6 +241,26 @@ def embed(
     )
     if str(target) != "-":
         warn(f"embedded {n} images -> {target}")
+
+
+def _embeddings_target_allowed(folder: Path, target: Path) -> None:
+    """Into a run folder `embed` writes only `embeddings.npz` of the images that run was
+    trained on (its skipped.txt follows); any other folder needs an --out elsewhere."""
+    if str(target) == "-" or not RunDir(target.parent).holds_run():
+        return
+    from infohier_cli.run import Checkpoint
+
+    run = RunDir(target.parent)
+    if target.name != run.embeddings.name:
+        raise UserError(
+            f"--out {target} is inside the run folder {run.root} (embed would replace its "
+            "skipped.txt); choose a file elsewhere"
+        )
+    if Path(Checkpoint.load(run.checkpoint).folder) != folder.resolve():
+        raise UserError(
+            f"{folder} is not the folder the run in {run.root} was trained on: give "
+            "--out FILE (its embeddings.npz and skipped.txt stay the run's)"
+        )
 
 
 @app.command()
@@ -275,6 +300,7 @@ def tree(
     from infohier_cli.trees.files import write_tree
     from infohier_cli.trees.registry import build_tree
 
+    refuse_run_files(out)
     source_file = embeddings or RunDir(run).embeddings
     fmt = format.value if format else ("json" if out.suffix.lower() == ".json" else "newick")
     built = build_tree(source_file, source.value)
@@ -361,6 +387,12 @@ def export(
         raise UserError("nothing to do: give --out, --cut, --plot or --folders")
     if folders is not None and (not cut or images is None):
         raise UserError("--folders needs --cut K (or auto) and --images FOLDER")
+    refuse_run_files(out)
+    if plot is not None:
+        from infohier_cli.report.plot import plot_format
+
+        refuse_run_files(plot, "--plot")
+        plot_format(plot)
     cuts = parse_cuts(cut or [])
     embeddings_file = embeddings or RunDir(DEFAULT_RUN).embeddings
     tree_obj = read_tree(tree_file)
@@ -422,6 +454,7 @@ def assign(
     from infohier_cli.assign import assign_folder
 
     _require_folder(folder)
+    refuse_run_files(out)
     fmt = format.value if format else ("json" if out.suffix.lower() == ".json" else "csv")
     placement = assign_folder(
         folder, run, tree_file, cut or [], neighbours, out, fmt,
@@ -515,6 +548,8 @@ def main() -> None:
         context = getattr(error, "ctx", None)
         command = context.command_path if context is not None else "infohier"
         message = " ".join(error.format_message().split())
+        if not message:  # no arguments at all: the help was shown
+            sys.exit(error.exit_code)
         print(f"error: {message} (see '{command} --help')", file=sys.stderr)
         sys.exit(2)
     except BrokenPipeError:

@@ -14,6 +14,17 @@ from infohier_cli.model.hyperbolic import lca_point
 from infohier_cli.trees.tree import Tree
 
 ARC_SAMPLES = 24
+PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "tif", "tiff", "eps", "ps")
+
+
+def plot_format(out: Path | str) -> str:
+    """The picture format of `out` from its extension (none = png); UserError if unknown."""
+    suffix = Path(out).suffix.lstrip(".").lower() or "png"
+    if suffix not in PLOT_FORMATS:
+        raise UserError(
+            f"--plot {out}: unknown picture format .{suffix} (use one of {', '.join(PLOT_FORMATS)})"
+        )
+    return suffix
 
 
 def node_positions(tree: Tree) -> np.ndarray:
@@ -74,5 +85,5 @@ def plot_disk(tree: Tree, out: Path, k: int | None = None) -> None:
     axes.set_title(f"{n} images in the Poincaré disk, coloured by the cut into {k} clusters")
     out = Path(out)
     with atomic_path(out) as tmp:
-        figure.savefig(tmp, format=out.suffix.lstrip(".").lower() or "png", bbox_inches="tight")
+        figure.savefig(tmp, format=plot_format(out), bbox_inches="tight")
     plt.close(figure)
