@@ -108,6 +108,7 @@ class TrainConfig:
         "Images are cropped to their centred square and resized to S x S; 0 = auto: "
         "twice the median short side, within 16..32.",
         min=0,
+        max=1024,
     )
     channels: str = setting("auto", "auto (most common in the folder), gray, rgb, or a number.")
     intensity: str = setting(
@@ -116,9 +117,13 @@ class TrainConfig:
         "or fixed (divide by the dtype's maximum, for calibrated data).",
         choices=INTENSITY_MODES,
     )
-    width: int = setting(32, "ResNet-18 width (64 = torchvision's; latent size is 8x this).")
-    proj_dim: int = setting(128, "Output size of the projection head that feeds NT-Xent.", min=1)
-    ball_dim: int = setting(2, "Dimension of the Poincare ball (2 = the disk).")
+    width: int = setting(
+        32, "ResNet-18 width (64 = torchvision's; latent size is 8x this).", min=4, max=512
+    )
+    proj_dim: int = setting(
+        128, "Output size of the projection head that feeds NT-Xent.", min=1, max=8192
+    )
+    ball_dim: int = setting(2, "Dimension of the Poincare ball (2 = the disk).", min=2, max=512)
     radius: str = setting(
         "free",
         "fixed: every image at radius r-max (HypHC); free: learnt radius, at most r-max.",
@@ -140,13 +145,13 @@ class TrainConfig:
         "Train for this long instead (e.g. 90s, 10m, 1.5h; 0 = no budget): the epochs are "
         "planned from the first epoch's measured speed.",
     )
-    batch_size: int = setting(64, "Global batch size: images per step over all processes.")
+    batch_size: int = setting(64, "Global batch size: images per step over all processes.", min=3)
     lr: float = setting(1e-3, "Learning rate.")
     encoder_lr_scale: float = setting(1.0, "Encoder learning rate = lr x this.")
     weight_decay: float = setting(1e-4, "AdamW weight decay.", min=0.0)
-    lambda_ct: float = setting(1.0, "Weight of the contrastive (NT-Xent) loss.")
+    lambda_ct: float = setting(1.0, "Weight of the contrastive (NT-Xent) loss.", min=0.0)
     lambda_hc: float = setting(
-        1.0, "Weight of the hierarchical (Dasgupta triplet) loss; 0 = SSL only."
+        1.0, "Weight of the hierarchical (Dasgupta triplet) loss; 0 = SSL only.", min=0.0
     )
     tau_ct: float = setting(0.5, "NT-Xent temperature.")
     tau_hc: float = setting(0.05, "Softmax temperature of the triplet loss.")
@@ -156,7 +161,7 @@ class TrainConfig:
         "of the epochs.",
         min=-1,
     )
-    triplets_per_image: int = setting(8, "Triplets sampled per image in each batch.")
+    triplets_per_image: int = setting(8, "Triplets sampled per image in each batch.", min=1)
     center_similarity: bool = setting(
         True,
         "Centre latents on the batch mean before the cosine similarity.",
@@ -175,9 +180,9 @@ class TrainConfig:
     )
     crop_scale_min: float = setting(0.3, "Smallest crop area of the random resized crop.")
     blur_prob: float = setting(0.3, "Probability of a Gaussian blur.")
-    jitter: float = setting(0.4, "Brightness/contrast jitter strength.")
-    color_jitter: float = setting(0.0, "Saturation/hue jitter, RGB only; 0 = off.")
-    seed: int = setting(0, "Random seed; a CPU run with the same seed is reproducible.")
+    jitter: float = setting(0.4, "Brightness/contrast jitter strength.", min=0.0)
+    color_jitter: float = setting(0.0, "Saturation/hue jitter, RGB only; 0 = off.", min=0.0)
+    seed: int = setting(0, "Random seed; a CPU run with the same seed is reproducible.", min=0)
 
     def __post_init__(self) -> None:
         checks = [
@@ -187,18 +192,21 @@ class TrainConfig:
             (0.0 < self.r_max < 1.0, "--r-max must lie in (0, 1)"),
             (budget_seconds(self.time_budget) is not None, BUDGET_FORMAT),
             (self.batch_size >= 3, "--batch-size must be at least 3"),
-            (self.lr > 0 and self.encoder_lr_scale > 0, "learning rates must be positive"),
-            (self.lambda_ct >= 0 and self.lambda_hc >= 0, "loss weights must be >= 0"),
+            (self.lr > 0, "--lr must be positive"),
+            (self.encoder_lr_scale > 0, "--encoder-lr-scale must be positive"),
             (self.lambda_ct + self.lambda_hc > 0, "at least one loss weight must be > 0"),
-            (self.tau_ct > 0 and self.tau_hc > 0, "temperatures must be positive"),
+            (self.tau_ct > 0, "--tau-ct must be positive"),
+            (self.tau_hc > 0, "--tau-hc must be positive"),
             (self.triplets_per_image >= 1, "--triplets-per-image must be at least 1"),
             (
-                self.channels in CHANNEL_POLICIES or self.channels.isdigit(),
-                "--channels must be auto, gray, rgb or a number",
+                self.channels in CHANNEL_POLICIES
+                or (self.channels.isdigit() and 1 <= int(self.channels) <= 1024),
+                "--channels must be auto, gray, rgb or a number of channels from 1 to 1024",
             ),
             (0.0 < self.crop_scale_min <= 1.0, "--crop-scale-min must lie in (0, 1]"),
             (0.0 <= self.blur_prob <= 1.0, "--blur-prob must lie in [0, 1]"),
         ]
+        bounds = []  # checked first: their messages name one option
         for config_field in dataclasses.fields(self):
             choices = config_field.metadata.get("choices")
             value, low, high = (
@@ -207,12 +215,12 @@ class TrainConfig:
                 config_field.metadata.get("max"),
             )
             if choices and value not in choices:
-                checks.append((False, f"{option_name(config_field)} must be one of {choices}"))
+                bounds.append((False, f"{option_name(config_field)} must be one of {choices}"))
             if low is not None and value < low:
-                checks.append((False, f"{option_name(config_field)} must be at least {low}"))
+                bounds.append((False, f"{option_name(config_field)} must be at least {low}"))
             if high is not None and value > high:
-                checks.append((False, f"{option_name(config_field)} must be at most {high}"))
-        for ok, message in checks:
+                bounds.append((False, f"{option_name(config_field)} must be at most {high}"))
+        for ok, message in bounds + checks:
             if not ok:
                 raise UserError(message)
 

@@ -236,3 +236,32 @@ def test_outputs_honour_the_umask(trained, tmp_path):
         os.umask(old)
     assert (tmp_path / "t.nwk").stat().st_mode & 0o777 == 0o644
     assert (trained / "checkpoint.pt").stat().st_mode & 0o777 == 0o666 & ~old
+
+
+# 12. option errors name the option
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--channels", "0"),
+        ("--image-size", "100000"),
+        ("--image-size", "-5"),
+        ("--width", "-1"),
+        ("--ball-dim", "-2"),
+        ("--batch-size", "-8"),
+        ("--lr", "-0.1"),
+        ("--encoder-lr-scale", "-1"),
+        ("--tau-ct", "-1"),
+        ("--tau-hc", "0"),
+        ("--lambda-hc", "-1"),
+        ("--triplets-per-image", "-3"),
+        ("--jitter", "-1"),
+        ("--color-jitter", "-0.5"),
+        ("--seed", "-1"),
+        ("--weight-decay", "-1"),
+        ("--epochs", "-1"),
+    ],
+)
+def test_bad_option_values_name_the_option(folder, tmp_path, option, value):
+    result = invoke("train", folder, "--run", tmp_path / "run", option, value)
+    assert option in one_line_error(result)
+    assert not (tmp_path / "run").exists()

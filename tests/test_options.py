@@ -100,7 +100,7 @@ def test_tree_source_choices_come_from_the_registry(monkeypatch):
         ({"warmup_epochs": -2}, "--warmup-epochs must be at least -1"),
         ({"batch_size": 2}, "--batch-size must be at least 3"),
         ({"lambda_ct": 0.0, "lambda_hc": 0.0}, "at least one loss weight"),
-        ({"tau_hc": 0.0}, "temperatures must be positive"),
+        ({"tau_hc": 0.0}, "--tau-hc must be positive"),
         ({"blur_prob": 1.5}, "--blur-prob must lie in"),
         ({"proj_dim": 0}, "--proj-dim must be at least 1"),
         ({"weight_decay": -1.0}, "--weight-decay must be at least 0"),
