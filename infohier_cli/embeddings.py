@@ -58,14 +58,36 @@ def load_embeddings(path: Path, with_latent: bool = True) -> Embeddings:
         )
     try:
         with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in ("paths", "disk", "latent") if k not in data.files]
+            if missing and (with_latent or missing != ["latent"]):
+                raise UserError(f"embeddings {path} lack the array(s) {', '.join(missing)}")
             paths, disk = data["paths"], data["disk"]
             latent = data["latent"] if with_latent else None
     except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
         raise UserError(f"cannot read embeddings {path} ({type(error).__name__})") from None
-    rows = len(paths) if latent is None else len(latent)
-    if not (len(paths) == rows == len(disk)) or disk.ndim != 2 or len(paths) == 0:
-        raise UserError(f"embeddings {path} are inconsistent or empty")
+    check_arrays(path, paths, disk, latent)
     return Embeddings([str(p) for p in paths], latent, disk)
+
+
+def check_arrays(path: Path, paths: np.ndarray, disk: np.ndarray, latent: np.ndarray | None):
+    """UserError unless the arrays are one row per sample, numeric, 2-D and finite."""
+    for name, values in (("disk", disk), ("latent", latent)):
+        if values is None:
+            continue
+        if values.ndim != 2 or values.dtype.kind not in "fiu" or values.shape[1] < 1:
+            raise UserError(f"embeddings {path}: '{name}' must be a 2-D numeric array")
+        if not np.isfinite(values).all():
+            bad = int((~np.isfinite(values)).any(axis=1).sum())
+            raise UserError(f"embeddings {path}: '{name}' holds NaN or inf in {bad} row(s)")
+    if paths.ndim != 1 or not np.issubdtype(paths.dtype, np.str_):
+        raise UserError(f"embeddings {path}: 'paths' must be a 1-D array of strings")
+    if disk.shape[1] < 2:
+        raise UserError(f"embeddings {path}: 'disk' needs at least 2 columns")
+    if len(disk) and np.linalg.norm(disk.astype(np.float64), axis=1).max() >= 1.0:
+        raise UserError(f"embeddings {path}: 'disk' points must lie inside the unit ball")
+    rows = len(paths) if latent is None else len(latent)
+    if not (len(paths) == rows == len(disk)) or len(paths) == 0:
+        raise UserError(f"embeddings {path} are inconsistent or empty")
 
 
 def write_csv(path: Path | str | None, embeddings: Embeddings, with_latent: bool) -> None:

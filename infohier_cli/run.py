@@ -247,8 +247,19 @@ def load_model(path: Path):
 
     checkpoint = Checkpoint.load(path)
     model = InfoHierModel(checkpoint.config, checkpoint.in_channels)
+    load_weights(model, checkpoint, path)
+    return model.eval(), checkpoint
+
+
+def load_weights(model, checkpoint: Checkpoint, path: Path | str) -> None:
+    """Put the checkpoint's weights into `model`; UserError when their shapes do not fit
+    the model its settings describe (another width, ball dimension or channel count)."""
     try:
         model.load_state_dict(checkpoint.model)
-    except RuntimeError:
-        raise UserError(f"checkpoint {path} does not match this version's model") from None
-    return model.eval(), checkpoint
+    except (RuntimeError, KeyError, TypeError, AttributeError):
+        config = checkpoint.config
+        raise UserError(
+            f"checkpoint {path}: its weights do not fit the model its settings describe "
+            f"(--width {config.width}, --ball-dim {config.ball_dim}, "
+            f"{checkpoint.in_channels} channels); it was altered or written by another version"
+        ) from None

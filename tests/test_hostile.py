@@ -265,3 +265,61 @@ def test_bad_option_values_name_the_option(folder, tmp_path, option, value):
     result = invoke("train", folder, "--run", tmp_path / "run", option, value)
     assert option in one_line_error(result)
     assert not (tmp_path / "run").exists()
+
+
+# 11. a checkpoint whose weights do not fit its settings
+@pytest.mark.parametrize("change", [{"width": 8}, {"ball_dim": 3}])
+def test_mismatched_checkpoint_is_one_line_for_resume_and_embed(folder, trained, tmp_path, change):
+    import shutil
+
+    import torch
+
+    from infohier_cli.run import load_checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    state = load_checkpoint(run / "checkpoint.pt")
+    config = json.loads(state["config"])
+    config.update(change)
+    state["config"] = json.dumps(config)
+    torch.save(state, run / "checkpoint.pt")
+    result = invoke("train", folder, "--run", run, "--resume", "--epochs", "2")
+    assert "do not fit" in one_line_error(result)
+    result = invoke("embed", folder, "--run", run, "--out", tmp_path / "e.npz", "--device", "cpu")
+    assert "do not fit" in one_line_error(result)
+
+
+# 10. bad embeddings files
+@pytest.mark.parametrize("problem", ["nan", "inf", "shape", "missing", "outside"])
+def test_bad_embeddings_are_one_line_and_no_nan_reaches_json(tmp_path, problem):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "paths": np.array([f"i{k}.png" for k in range(6)]),
+        "latent": rng.normal(size=(6, 4)).astype(np.float32),
+        "disk": (rng.uniform(-0.5, 0.5, size=(6, 2))).astype(np.float32),
+    }
+    if problem == "nan":
+        arrays["disk"][2, 0] = np.nan
+    elif problem == "inf":
+        arrays["latent"][1, 1] = np.inf
+    elif problem == "shape":
+        arrays["disk"] = arrays["disk"][:, 0]
+    elif problem == "missing":
+        del arrays["disk"]
+    else:
+        arrays["disk"][0] = [3.0, 0.0]
+    np.savez(tmp_path / "e.npz", **arrays)
+    for source in ("latent",) if problem == "inf" else ("disk", "latent"):  # disk: no latent read
+        result = invoke(
+            "tree",
+            "--embeddings",
+            tmp_path / "e.npz",
+            "--source",
+            source,
+            "--out",
+            tmp_path / "t.json",
+        )
+        assert "embeddings" in one_line_error(result)
+        assert not (tmp_path / "t.json").exists()

@@ -15,7 +15,7 @@ import torch
 from infohier_cli.config import TrainConfig
 from infohier_cli.errors import UserError
 from infohier_cli.model.network import InfoHierModel
-from infohier_cli.run import Checkpoint
+from infohier_cli.run import Checkpoint, load_weights
 from infohier_cli.runtime.distributed import DistEnv
 
 OPTIMISER_KEYS = ("optimiser", "riemannian_optimiser")
@@ -80,7 +80,7 @@ def build_learner(
     torch.manual_seed(config.seed)
     model = InfoHierModel(config, channels)
     if resumed:
-        model.load_state_dict(resumed.model)
+        load_weights(model, resumed, "being resumed")
     model.to(device)
     optimisers, schedules = optimisers_for(model, config)
     if resumed:
