@@ -132,8 +132,8 @@ def main() -> None:
             (label, score(tree, labels_csv), feature_seconds + time.perf_counter() - started)
         )
 
-    for spec in args.run:
-        name, run_dir = spec.split("=", 1)
+    for run_arg in args.run:
+        name, run_dir = run_arg.split("=", 1)
         for source, label in [("disk", "disk tree"), ("latent", "ward on latents")]:
             started = time.perf_counter()
             tree = build_tree(RunDir(run_dir).embeddings, source)
