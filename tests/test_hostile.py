@@ -323,3 +323,51 @@ def test_bad_embeddings_are_one_line_and_no_nan_reaches_json(tmp_path, problem):
         )
         assert "embeddings" in one_line_error(result)
         assert not (tmp_path / "t.json").exists()
+
+
+# 9. deep trees: every walk iterative
+def test_a_100000_leaf_caterpillar_through_newick_json_cut_and_eval(tmp_path):
+    import numpy as np
+
+    from infohier_cli.trees.tree import Tree
+
+    n = 100_000
+    previous = np.concatenate([[0], n + np.arange(n - 2)])
+    rows = np.column_stack([previous, np.arange(1, n), np.arange(1, n), np.arange(2, n + 1)])
+    tree = Tree([f"c{i % 3}/img{i}.png" for i in range(n)], rows.astype(np.float64))
+    (tmp_path / "t.nwk").write_text(tree.to_newick())
+    (tmp_path / "t.json").write_text(tree.to_json())
+    for name in ("t.nwk", "t.json"):
+        back = Tree.from_newick if name.endswith("nwk") else Tree.from_json
+        again = back((tmp_path / name).read_text())
+        assert again.names == tree.names
+        assert np.array_equal(again.cut(4), tree.cut(4))
+    result = invoke("export", tmp_path / "t.json", "--cut", "3", "--out", tmp_path / "c.csv")
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "c.csv").read_text().splitlines()) == n + 1
+    result = invoke("eval", tmp_path / "t.json", "--labels-from-folders", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n_leaves"] == n
+
+
+def test_the_explicit_stack_json_parser_matches_json_loads(monkeypatch):
+    import numpy as np
+
+    import infohier_cli.trees.tree as tree_module
+    from infohier_cli.trees.tree import Tree, _loads_iterative
+
+    def caterpillar(n: int) -> Tree:
+        previous = np.concatenate([[0], n + np.arange(n - 2)])
+        rows = np.column_stack([previous, np.arange(1, n), np.arange(n - 1), np.arange(2, n + 1)])
+        names = ['a "quoted"\\name', "tab\there", "é", *[f"x{i}" for i in range(n - 3)]]
+        return Tree(names, rows.astype(np.float64), leaf_points=np.full((n, 2), -1.5e-3))
+
+    text = caterpillar(100).to_json()
+    assert _loads_iterative(text) == json.loads(text)
+    deep = caterpillar(5000)
+    monkeypatch.setattr(tree_module, "_loads_deep", _loads_iterative)
+    again = Tree.from_json(deep.to_json())
+    assert again.names == deep.names and np.array_equal(again.linkage, deep.linkage)
+    for bad in ('{"a": 1', '{"a": 1}}', "[1, 2", "tru", '{"a" 1} x'):
+        with pytest.raises(ValueError):
+            _loads_iterative(bad)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -135,46 +137,49 @@ class Tree:
 
     # ---------------------------------------------------------------- JSON
     def to_json(self) -> str:
-        """JSON text: {schema, n_leaves, root (nested, d3.hierarchy-ready), linkage}."""
-        nodes: dict[int, dict] = {}
+        """JSON text: {schema, n_leaves, root (nested, d3.hierarchy-ready), linkage}.
+        Written without recursion, so a tree of any depth (a caterpillar) can be saved."""
         kids = self.children()
-        for node, entering in self.postorder():
-            if entering:
-                continue
+
+        def fields(node: int) -> dict:
             entry: dict = {"id": int(node), "height": self.height(node)}
             if node < self.n:
                 entry.update(name=self.names[node], path=self.names[node], size=1)
-                if self.leaf_points is not None:
-                    entry.update(
-                        x=float(self.leaf_points[node, 0]), y=float(self.leaf_points[node, 1])
-                    )
+                points, row = self.leaf_points, node
             else:
-                a, b = kids[node - self.n]
-                entry.update(
-                    name=f"n{node}",
-                    size=int(self.linkage[node - self.n, 3]),
-                    children=[nodes.pop(int(a)), nodes.pop(int(b))],
-                )
-                if self.node_points is not None:
-                    entry.update(
-                        x=float(self.node_points[node - self.n, 0]),
-                        y=float(self.node_points[node - self.n, 1]),
-                    )
-            nodes[int(node)] = entry
-        document = {
-            "schema": JSON_SCHEMA,
-            "n_leaves": self.n,
-            "root": nodes[self.root],
-            "linkage": self.linkage.tolist(),
-        }
-        return json.dumps(document, ensure_ascii=False) + "\n"
+                entry.update(name=f"n{node}", size=int(self.linkage[node - self.n, 3]))
+                points, row = self.node_points, node - self.n
+            if points is not None:
+                entry.update(x=float(points[row, 0]), y=float(points[row, 1]))
+            return entry
+
+        parts: list[str] = []
+        stack: list[int | str] = [self.root]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                parts.append(item)
+                continue
+            text = json.dumps(fields(item), ensure_ascii=False)
+            if item < self.n:
+                parts.append(text)
+            else:
+                a, b = kids[item - self.n]
+                parts.append(text[:-1] + ', "children": [')
+                stack.extend(["]}", int(b), ", ", int(a)])
+        head = json.dumps({"schema": JSON_SCHEMA, "n_leaves": self.n})[:-1]
+        linkage = json.dumps(self.linkage.tolist())
+        return f'{head}, "root": {"".join(parts)}, "linkage": {linkage}}}\n'
 
     @classmethod
     def from_json(cls, text: str) -> Tree:
         """Read JSON written by `to_json` (names from the leaves, rows from `linkage`)."""
         try:
-            document = json.loads(text)
-            if document.get("schema") != JSON_SCHEMA:
+            try:
+                document = json.loads(text)
+            except RecursionError:  # deeper than the json module goes by default
+                document = _loads_deep(text)
+            if not isinstance(document, dict) or document.get("schema") != JSON_SCHEMA:
                 raise ValueError("unknown schema")
             n = int(document["n_leaves"])
             names: list[str | None] = [None] * n
@@ -279,6 +284,93 @@ def _quoted(text: str, pos: int) -> tuple[str, int]:
             pos = close + 2
         else:
             return "".join(out), close + 1
+
+
+_JSON_TOKEN = re.compile(
+    r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*")|(?P<mark>[{}\[\]:,])|(?P<value>[-+.\w]+))', re.S
+)
+
+
+_JSON_LITERALS = {"true": True, "false": False, "null": None}
+
+
+def _loads_deep(text: str):
+    """json.loads for documents nested deeper than the recursion limit: the C parser in a
+    thread with a large stack and a raised limit; where the interpreter caps C recursion
+    itself (Python >= 3.12), the explicit-stack parser below (slower, any depth)."""
+    result: dict = {}
+
+    def parse() -> None:
+        old = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(old, 4 * text.count("{") + 1000))
+        try:
+            result["document"] = json.loads(text)
+        except RecursionError:
+            pass
+        except ValueError as error:
+            result["error"] = error
+        finally:
+            sys.setrecursionlimit(old)
+
+    previous = threading.stack_size(512 << 20)
+    try:
+        worker = threading.Thread(target=parse)
+        worker.start()
+        worker.join()
+    finally:
+        threading.stack_size(previous)
+    if "error" in result:
+        raise result["error"]
+    return result["document"] if "document" in result else _loads_iterative(text)
+
+
+def _loads_iterative(text: str):
+    """A JSON document parsed with an explicit stack (no recursion, any depth)."""
+    containers: list = []
+    keys: list = []  # the pending key of each open object
+    pos, document, done = 0, None, False
+    for match in _JSON_TOKEN.finditer(text):
+        if match.start() != pos:
+            break
+        pos = match.end()
+        kind, token = match.lastgroup, match.group(match.lastgroup)
+        if kind == "mark":
+            if token in ":,":
+                continue
+            if token in "{[":
+                containers.append({} if token == "{" else [])
+                keys.append(None)
+                continue
+            if not containers:
+                raise ValueError("unbalanced JSON")
+            value = containers.pop()
+            keys.pop()
+        else:
+            if kind == "string":
+                value = token[1:-1] if "\\" not in token else json.loads(token)
+            elif token in _JSON_LITERALS:
+                value = _JSON_LITERALS[token]
+            else:
+                value = float(token) if any(c in token for c in ".eEnN") else int(token)
+            if keys and keys[-1] is None and isinstance(containers[-1], dict):
+                keys[-1] = value
+                continue
+        if not containers:
+            if done:
+                raise ValueError("extra data after the JSON document")
+            document, done = value, True
+        elif isinstance(containers[-1], list):
+            containers[-1].append(value)
+        elif keys[-1] is None:
+            raise ValueError("an object key must be a string")
+        else:
+            containers[-1][keys[-1]] = value
+            keys[-1] = None
+    if text[pos:].strip():
+        raise ValueError(f"bad JSON near character {pos}")
+    if containers or not done:
+        raise ValueError("truncated JSON")
+    return document
 
 
 def _tree_from_nested(
