@@ -371,3 +371,61 @@ def test_the_explicit_stack_json_parser_matches_json_loads(monkeypatch):
     for bad in ('{"a": 1', '{"a": 1}}', "[1, 2", "tru", '{"a" 1} x'):
         with pytest.raises(ValueError):
             _loads_iterative(bad)
+
+
+# 13. bad inputs: JSON linkage, labels encoding, Ctrl-C while loading
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"linkage": [[0, 1, 1.0]]},
+        {"linkage": [[0, 7, 1.0, 2], [2, 3, 2.0, 3]]},
+        {"linkage": [[0, 0, 1.0, 2], [1, 3, 2.0, 3]]},
+        {"linkage": [[0, 1, 1.0, 2], [2, 4, 2.0, 3]]},
+        {"linkage": None},
+        {"root": None},
+        {"n_leaves": None},
+    ],
+)
+def test_bad_json_trees_are_one_line(tmp_path, change):
+    import numpy as np
+
+    from infohier_cli.trees.tree import Tree
+
+    document = json.loads(
+        Tree(["a", "b", "c"], np.array([[0, 1, 1.0, 2], [2, 3, 2.0, 3]])).to_json()
+    )
+    for key, value in change.items():
+        if value is None:
+            del document[key]
+        else:
+            document[key] = value
+    (tmp_path / "t.json").write_text(json.dumps(document))
+    for args in (["--cut", "2"], ["--out", tmp_path / "t.nwk"]):
+        assert "JSON tree" in one_line_error(invoke("export", tmp_path / "t.json", *args))
+
+
+def test_labels_csv_that_is_not_utf8_is_reported(trained, tmp_path):
+    tree_file = tmp_path / "t.nwk"
+    assert invoke("tree", "--run", trained, "--out", tree_file).exit_code == 0
+    (tmp_path / "labels.csv").write_bytes("path,class\nc0/img0.png,caf\xe9\n".encode("latin-1"))
+    result = invoke("eval", tree_file, "--labels", tmp_path / "labels.csv")
+    assert "UTF-8" in one_line_error(result)
+
+
+def test_ctrl_c_while_loading_gives_no_traceback():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    for delay in (0.2, 0.5):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "infohier_cli", "train", "--help"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        assert "Traceback" not in err

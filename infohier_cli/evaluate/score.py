@@ -23,8 +23,16 @@ def read_label_levels(
     if labels_csv is not None:
         if not Path(labels_csv).is_file():
             raise UserError(f"no such label file: {labels_csv}")
-        with open(labels_csv, newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
+        try:
+            with open(labels_csv, newline="", encoding="utf-8-sig") as handle:
+                rows = list(csv.reader(handle))
+        except UnicodeDecodeError as error:
+            raise UserError(
+                f"{labels_csv} is not UTF-8 text (byte 0x{error.object[error.start]:02x} at "
+                f"offset {error.start}); save it as UTF-8"
+            ) from None
+        except csv.Error as error:
+            raise UserError(f"{labels_csv} is not a readable CSV ({error})") from None
         if len(rows) < 2 or len(rows[0]) < 2:
             raise UserError(f"{labels_csv} needs a header 'path,class[,superclass]' and rows")
         for column, level in enumerate(rows[0][1:], start=1):

@@ -196,13 +196,33 @@ class Tree:
             if any(name is None for name in names):
                 raise ValueError("leaf ids do not cover 0..n−1")
             leaf_points = None if np.isnan(points).any() else points
-            return cls(
-                names,
-                np.array(document["linkage"], dtype=np.float64).reshape(-1, 4),
-                leaf_points=leaf_points,
-            )
+            linkage = np.array(document["linkage"], dtype=np.float64)
+            if linkage.size and (linkage.ndim != 2 or linkage.shape[1] != 4):
+                raise ValueError(f"linkage must be rows of 4 numbers, not {linkage.shape}")
+            check_linkage(linkage.reshape(-1, 4), n)
+            return cls(names, linkage.reshape(-1, 4), leaf_points=leaf_points)
         except (ValueError, KeyError, TypeError, IndexError) as error:
+            if isinstance(error, KeyError):
+                error = f"missing key {error}"
             raise UserError(f"not an infohier JSON tree ({error})") from None
+
+
+def check_linkage(linkage: np.ndarray, n: int) -> None:
+    """ValueError unless `linkage` (n-1, 4) is a binary tree over n leaves in scipy's
+    format: row i merges two earlier nodes (< n+i), each node but the root merged once,
+    finite heights."""
+    if len(linkage) != max(n - 1, 0):
+        raise ValueError(f"{n} leaves need {max(n - 1, 0)} linkage rows, not {len(linkage)}")
+    if not np.isfinite(linkage).all():
+        raise ValueError("linkage holds NaN or inf")
+    kids = linkage[:, :2]
+    if (kids != np.floor(kids)).any() or (kids < 0).any():
+        raise ValueError("linkage children must be node indices")
+    if (kids >= (n + np.arange(len(linkage)))[:, None]).any():
+        raise ValueError("a linkage row merges a node made later")
+    used = np.bincount(kids.astype(np.int64).ravel(), minlength=2 * n - 1)
+    if len(linkage) and (used[: 2 * n - 2] != 1).any():
+        raise ValueError("a node is merged twice or never")
 
 
 def quote_newick(name: str) -> str:
