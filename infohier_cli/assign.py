@@ -152,8 +152,11 @@ def assign_folder(
     workers: int | None = None,
     warn: Callable[[str], None] = print,
     progress: bool = True,
+    group: str | None = None,
 ) -> Placement:
-    """`infohier assign`: embed `folder`, place it among the run's training samples."""
+    """`infohier assign`: embed `folder`, place it among the run's training samples.
+
+    `group`: the `--group` regex for `folder` (None = the run's own, "" = one file each)."""
     from infohier_cli.embed import embed_samples
     from infohier_cli.embeddings import load_embeddings
     from infohier_cli.run import RunDir
@@ -178,7 +181,7 @@ def assign_folder(
         cut_labels = {K: tree.cut(K) for K in cuts}
     new, _ = embed_samples(
         folder, run_dir, device=device, batch_size=batch_size, workers=workers, warn=warn,
-        progress=progress,
+        progress=progress, group=group,
     )  # fmt: skip
     placement = place(new.ids, new.latent, Index.from_latents(ids, latent), k, cut_labels)
     write_placement(placement, out, fmt)

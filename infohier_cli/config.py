@@ -60,13 +60,15 @@ def setting(
     min: float | None = None,
     max: float | None = None,
     resumable: bool = False,
+    shown: str | None = None,
 ) -> Any:
     """A TrainConfig field with its command-line metadata.
 
     `choices`: the allowed values (shown in --help, checked here); `flag`: the option's
     declaration when it is not `--field-name` (e.g. "--center-similarity/--raw-similarity");
     `min`/`max`: bounds checked with the other validation (a UserError names the flag);
-    `resumable`: `--resume` may change it.
+    `resumable`: `--resume` may change it; `shown`: the default as `--help` words it, when
+    the value itself says little (an empty string, say).
     """
     return field(
         default=default,
@@ -77,6 +79,7 @@ def setting(
             "min": min,
             "max": max,
             "resumable": resumable,
+            "shown": shown,
         },
     )
 
@@ -99,7 +102,8 @@ class TrainConfig:
     (`center_similarity`, `detach_similarity`). Optimisation: `epochs` (0 = auto from
     `steps`, or from `time_budget`: see training/plan.py), `batch_size` (global), `lr`,
     `encoder_lr_scale`, `weight_decay`, `warmup_epochs`. Augmentation:
-    `symmetry`, `crop_scale_min`, `blur_prob`, `jitter`, `color_jitter`. `seed`.
+    `symmetry`, `crop_scale_min`, `blur_prob`, `jitter`, `color_jitter`. `seed`. Samples:
+    `group` (several channel files per sample, data/group.py; "" = one file each).
     Each field's help text says what it does.
     """
 
@@ -183,6 +187,13 @@ class TrainConfig:
     jitter: float = setting(0.4, "Brightness/contrast jitter strength.", min=0.0)
     color_jitter: float = setting(0.0, "Saturation/hue jitter, RGB only; 0 = off.", min=0.0)
     seed: int = setting(0, "Random seed; a CPU run with the same seed is reproducible.", min=0)
+    group: str = setting(
+        "",
+        "One sample = several channel files: a regex with named groups (?P<sample>...) "
+        "and (?P<channel>...), searched in each relative path; channels stacked in sorted "
+        "order, incomplete samples skipped and reported. embed and assign of the run use it.",
+        shown="none: each file is a sample",
+    )
 
     def __post_init__(self) -> None:
         checks = [
@@ -223,6 +234,10 @@ class TrainConfig:
         for ok, message in bounds + checks:
             if not ok:
                 raise UserError(message)
+        if self.group:
+            from infohier_cli.data.group import compile_group
+
+            compile_group(self.group)  # a UserError naming --group
 
     @property
     def warmup(self) -> int:

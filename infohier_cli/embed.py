@@ -117,27 +117,22 @@ def embed_samples(
 ) -> tuple[Embeddings, list[tuple[str, str]]]:
     """Embed every readable sample under `folder` with the run's model, in memory.
 
-    `group`: a `--group` regex stacking channel files into samples (data/group.py).
+    `group`: a `--group` regex stacking channel files into samples (data/group.py); None =
+    the run's own (the one it was trained with), "" = each file a sample.
     -> (Embeddings, skipped (id, reason)); every rank gets the full result."""
-    from infohier_cli.data import ImageSpec, discover_samples, scan_folder
+    from infohier_cli.data import ImageSpec, scan_folder
+    from infohier_cli.data.group import folder_samples
     from infohier_cli.run import load_model
     from infohier_cli.runtime.device import default_workers, pick_device
 
     env = env or DistEnv.from_environment()
     torch_device = pick_device(device)
-    incomplete: list[tuple[str, str]] = []
-    if group:
-        from infohier_cli.data import discover_images
-        from infohier_cli.data.group import group_samples
-
-        samples, incomplete, _ = group_samples(discover_images(folder), group)
-        for sample_id, reason in incomplete if env.is_main else []:
-            warn(f"warning: skipped sample {sample_id!r} ({reason})")
-    else:
-        samples = discover_samples(folder)
     model, checkpoint = load_model(RunDir(run_dir).checkpoint)
-    model.to(torch_device)
     config = checkpoint.config
+    samples, incomplete = folder_samples(folder, config.group if group is None else group)
+    for sample_id, reason in incomplete if env.is_main else []:
+        warn(f"warning: skipped sample {sample_id!r} ({reason})")
+    model.to(torch_device)
     spec = ImageSpec(config.image_size, checkpoint.in_channels, config.intensity)
     n_workers = default_workers(torch_device) if workers is None else workers
     say = warn if env.is_main else (lambda _m: None)

@@ -46,6 +46,8 @@ def help_blocks(command: str, monkeypatch) -> dict[str, str]:
 def shown_default(config_field: dataclasses.Field) -> str:
     """What --help must print as the default of a TrainConfig field."""
     value = config_field.default
+    if config_field.metadata.get("shown"):
+        return f"({config_field.metadata['shown']})"  # Typer brackets a custom default
     if isinstance(value, bool):
         flag = config_field.metadata.get("flag")
         on, off = (

@@ -53,6 +53,17 @@ WorkersOption = Annotated[
     typer.Option(help="Data-loading processes.", min=0, show_default="0 on CPU, up to 8 on CUDA"),
 ]
 
+GroupOption = Annotated[
+    str | None,
+    typer.Option(
+        help="One sample = several channel files: a regex with named groups "
+        "(?P<sample>...) and (?P<channel>...), searched in each relative path; channels "
+        "are stacked in sorted order, incomplete samples skipped and reported. "
+        "'' = each file is a sample.",
+        show_default="the run's (train --group), else none",
+    ),
+]
+
 
 # Choices come from the library that acts on them (one definition each).
 TreeFormat = choice_enum("tree_format", TREE_FORMATS)
@@ -204,15 +215,7 @@ def embed(
     ] = 256,
     device: DeviceOption = "auto",
     workers: WorkersOption = None,
-    group: Annotated[
-        str | None,
-        typer.Option(
-            help="One sample = several channel files: a regex with named groups "
-            "(?P<sample>...) and (?P<channel>...), searched in each relative path; channels "
-            "are stacked in sorted order, incomplete samples skipped and reported.",
-            show_default="none (each file is a sample)",
-        ),
-    ] = None,
+    group: GroupOption = None,
 ) -> None:
     """Embed FOLDER's images with a trained model (forward pass only, no augmentation).
 
@@ -448,6 +451,7 @@ def assign(
     ] = 256,
     device: DeviceOption = "auto",
     workers: WorkersOption = None,
+    group: GroupOption = None,
 ) -> None:
     """Place new images in a trained run's tree without retraining: each image's k nearest
     training images (distance 1 - w, the latent similarity) and its cluster at each --cut."""
@@ -458,7 +462,7 @@ def assign(
     fmt = format.value if format else ("json" if out.suffix.lower() == ".json" else "csv")
     placement = assign_folder(
         folder, run, tree_file, cut or [], neighbours, out, fmt,
-        device=device, batch_size=batch_size, workers=workers, warn=warn,
+        device=device, batch_size=batch_size, workers=workers, warn=warn, group=group,
     )  # fmt: skip
     if str(out) != "-":
         warn(f"placed {len(placement.ids)} images -> {out}")

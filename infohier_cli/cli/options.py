@@ -40,7 +40,10 @@ def setting_parameters() -> list[inspect.Parameter]:
             default = kind(default)
         declarations = [meta["flag"]] if meta.get("flag") else []
         option = typer.Option(
-            *declarations, help=meta.get("help", ""), show_default=True, rich_help_panel=PANEL
+            *declarations,
+            help=meta.get("help", ""),
+            show_default=meta.get("shown") or True,
+            rich_help_panel=PANEL,
         )
         parameters.append(
             inspect.Parameter(

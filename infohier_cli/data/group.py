@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 from infohier_cli.data.samples import Sample
 from infohier_cli.errors import UserError
@@ -69,3 +70,14 @@ def group_samples(
     if not samples:
         raise UserError(f"--group {pattern!r}: no sample has all channels ({', '.join(channels)})")
     return samples, skipped, channels
+
+
+def folder_samples(folder: Path, pattern: str = "") -> tuple[list[Sample], list[tuple[str, str]]]:
+    """The samples under `folder`: with a `--group` `pattern`, channel files stacked into
+    samples (-> also the incomplete ones, (id, reason)); without, each image file one."""
+    from infohier_cli.data.discover import discover_images, discover_samples
+
+    if not pattern:
+        return discover_samples(folder), []
+    samples, incomplete, _ = group_samples(discover_images(folder), pattern)
+    return samples, incomplete

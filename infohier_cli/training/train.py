@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from infohier_cli import __version__
 from infohier_cli.config import TrainConfig, option_name
-from infohier_cli.data import ImageFolder, ImageSpec, discover_samples, resolve_spec, scan_folder
+from infohier_cli.data import ImageFolder, ImageSpec, resolve_spec, scan_folder
+from infohier_cli.data.group import folder_samples
 from infohier_cli.embed import embed_images
 from infohier_cli.embeddings import Embeddings, save_embeddings
 from infohier_cli.errors import UserError
@@ -93,6 +94,7 @@ def settle_config(given: dict[str, Any], resumed: Checkpoint | None) -> TrainCon
             if given[name] != getattr(stored, name):
                 value = getattr(stored, name)
                 shown = ("on" if value else "off") if isinstance(value, bool) else value
+                shown = "none" if value == "" else shown
                 raise UserError(
                     f"{option_name(config_field)} is {shown} in this run; --resume cannot change it"
                 )
@@ -109,8 +111,11 @@ def read_samples(
     progress: bool,
 ) -> tuple[TrainConfig, ImageFolder, list[tuple[str, str]]]:
     """Decode the folder's samples with the run's image spec (resolved from the folder for
-    a new run, and saved resolved in the config)."""
-    samples = discover_samples(folder)
+    a new run, and saved resolved in the config). With `config.group`, channel files are
+    stacked into samples; the incomplete ones are reported with the unreadable."""
+    samples, incomplete = folder_samples(folder, config.group)
+    for sample_id, reason in incomplete:
+        say(f"warning: skipped sample {sample_id!r} ({reason})")
     if resumed:
         spec = ImageSpec(config.image_size, resumed.in_channels, config.intensity)
     else:
@@ -119,7 +124,7 @@ def read_samples(
     images, skipped = scan_folder(
         folder, samples, spec, workers=workers, warn=say, progress=progress
     )
-    return config, images, skipped
+    return config, images, incomplete + skipped
 
 
 def make_loader(
