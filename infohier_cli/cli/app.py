@@ -352,6 +352,19 @@ def export(
             show_default="none",
         ),
     ] = None,
+    dendrogram: Annotated[
+        Path | None,
+        typer.Option(
+            help="Draw a dendrogram of the tree's top levels to this PNG/SVG: each of its "
+            "--dendrogram-leaves clusters labelled with its size, with --images a thumbnail "
+            "of its medoid (latents from --embeddings) under it.",
+            show_default="none",
+        ),
+    ] = None,
+    dendrogram_leaves: Annotated[
+        int,
+        typer.Option(help="--dendrogram: clusters at the bottom of the picture.", min=2),
+    ] = 30,
     embeddings: Annotated[
         Path | None,
         typer.Option(
@@ -370,7 +383,8 @@ def export(
     images: Annotated[
         Path | None,
         typer.Option(
-            help="The image folder the tree was made from (leaf names are paths in it).",
+            help="The image folder the tree was made from (leaf names are paths in it); "
+            "for --folders and the --dendrogram thumbnails.",
             show_default="none",
         ),
     ] = None,
@@ -382,12 +396,13 @@ def export(
         typer.Option(help="--folders: replace a non-empty folder (all of its contents)."),
     ] = False,
 ) -> None:
-    """Convert a tree between formats, cut it into flat clusters, or plot it in the disk."""
+    """Convert a tree between formats, cut it into flat clusters, plot it in the disk or
+    as a dendrogram, or write one folder per cluster."""
     from infohier_cli.trees.cut_auto import leaf_latents, parse_cuts, resolve_cuts
     from infohier_cli.trees.files import export_tree, read_tree
 
-    if out is None and plot is None and folders is None and not cut:
-        raise UserError("nothing to do: give --out, --cut, --plot or --folders")
+    if out is None and plot is None and folders is None and dendrogram is None and not cut:
+        raise UserError("nothing to do: give --out, --cut, --plot, --dendrogram or --folders")
     if folders is not None and (not cut or images is None):
         raise UserError("--folders needs --cut K (or auto) and --images FOLDER")
     refuse_run_files(out)
@@ -396,6 +411,11 @@ def export(
 
         refuse_run_files(plot, "--plot")
         plot_format(plot)
+    if dendrogram is not None:
+        from infohier_cli.report.dendrogram import dendrogram_format
+
+        refuse_run_files(dendrogram, "--dendrogram")
+        dendrogram_format(dendrogram)
     cuts = parse_cuts(cut or [])
     embeddings_file = embeddings or RunDir(DEFAULT_RUN).embeddings
     tree_obj = read_tree(tree_file)
@@ -405,6 +425,10 @@ def export(
     ks = resolve_cuts(tree_obj, cuts, auto_criterion.value, latent, warn)
     if out is not None or plot is not None or folders is None:
         export_tree(tree_obj, out, format.value if format else None, ks, plot, embeddings_file)
+    if dendrogram is not None:
+        from infohier_cli.report.dendrogram import plot_dendrogram
+
+        plot_dendrogram(tree_obj, dendrogram, dendrogram_leaves, images, embeddings_file, warn)
     if folders is not None:
         from infohier_cli.report.folders import write_cluster_folders
 
