@@ -96,14 +96,14 @@ def option_name(config_field: dataclasses.Field) -> str:
 class TrainConfig:
     """Hyper-parameters of a training run (what a checkpoint needs to rebuild the model).
 
-    Data: `image_size`, `channels`, `intensity`. Model: `width`, `proj_dim`, `ball_dim`,
-    `radius`, `r_max`. Loss: L = lambda_ct·NT-Xent(tau_ct) + lambda_hc·Dasgupta-triplet
-    (tau_hc) on `triplets_per_image`·B triplets per batch, with the latent similarity
-    (`center_similarity`, `detach_similarity`). Optimisation: `epochs` (0 = auto from
-    `steps`, or from `time_budget`: see training/plan.py), `batch_size` (global), `lr`,
-    `encoder_lr_scale`, `weight_decay`, `warmup_epochs`. Augmentation:
-    `symmetry`, `crop_scale_min`, `blur_prob`, `jitter`, `color_jitter`. `seed`. Samples:
-    `group` (several channel files per sample, data/group.py; "" = one file each).
+    Data: `image_size`, `channels`, `intensity`, `max_megapixels`. Model: `width`, `proj_dim`,
+    `ball_dim`, `radius`, `r_max`. Loss: L = lambda_ct·NT-Xent(tau_ct) +
+    lambda_hc·Dasgupta-triplet (tau_hc) on `triplets_per_image`·B triplets per batch, with the
+    latent similarity (`center_similarity`, `detach_similarity`). Optimisation: `epochs` (0 =
+    auto from `steps`, or from `time_budget`: see training/plan.py), `batch_size` (global),
+    `lr`, `encoder_lr_scale`, `weight_decay`, `warmup_epochs`. Augmentation: `symmetry`,
+    `crop_scale_min`, `blur_prob`, `jitter`, `color_jitter`. `seed`. Samples: `group` (several
+    channel files per sample, data/group.py; "" = one file each).
     Each field's help text says what it does.
     """
 
@@ -120,6 +120,13 @@ class TrainConfig:
         "auto (8-bit /255, deeper data per-channel percentile scaling), percentile, "
         "or fixed (divide by the dtype's maximum, for calibrated data).",
         choices=INTENSITY_MODES,
+    )
+    max_megapixels: float = setting(
+        100.0,
+        "Skip images with more pixels than this many million, before decoding them "
+        "(decompression bombs); 0 = no limit.",
+        min=0.0,
+        resumable=True,
     )
     width: int = setting(
         32, "ResNet-18 width (64 = torchvision's; latent size is 8x this).", min=4, max=512
@@ -243,6 +250,11 @@ class TrainConfig:
     def warmup(self) -> int:
         """Contrastive-only epochs: `warmup_epochs`, or for -1 (auto) a sixth of `epochs`."""
         return self.warmup_epochs if self.warmup_epochs >= 0 else self.epochs // 6
+
+    @property
+    def max_pixels(self) -> int:
+        """`max_megapixels` in pixels (0 = no limit)."""
+        return int(self.max_megapixels * 1_000_000)
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with `changes` applied; `None` values mean "keep"."""

@@ -429,3 +429,31 @@ def test_ctrl_c_while_loading_gives_no_traceback():
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
         assert "Traceback" not in err
+
+
+# 15. special files and decompression bombs
+def test_fifos_are_skipped_bombs_refused_and_each_image_decoded_once(tmp_path, monkeypatch):
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    import infohier_cli.data.read as read_module
+
+    images = make_folder(tmp_path / "images", per_class=2)
+    os.mkfifo(images / "pipe.png")
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(images / "big.png")
+    real, decoded = read_module.read_pixels, []
+
+    def counting(path, *args):
+        decoded.append(Path(path).name)
+        return real(path, *args)
+
+    monkeypatch.setattr(read_module, "read_pixels", counting)
+    run = RunDir(tmp_path / "run")
+    result = invoke("train", images, "--run", run.root, *ONE_EPOCH, "--max-megapixels", "0.001")
+    assert result.exit_code == 0, result.output
+    skipped = run.skipped.read_text()
+    assert "big.png" in skipped and "over the limit" in skipped and "pipe.png" not in skipped
+    # each image read once (the big one refused from its header, before decoding)
+    assert sorted(decoded) == sorted(["big.png"] + [f"img{i}.png" for i in range(2)] * 3)

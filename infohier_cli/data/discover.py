@@ -2,13 +2,15 @@
 
 Discovery: recursive, follows folder symlinks once (a loop cannot hang or duplicate), skips
 hidden files and folders, keeps the extensions in `IMAGE_SUFFIXES` in any letter case and
-ignores everything else. Names are paths relative to the folder with `/` separators, exactly
+ignores everything else, including FIFOs, sockets and devices with an image's name (reading
+a FIFO would hang). Names are paths relative to the folder with `/` separators, exactly
 as on disk, sorted.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from infohier_cli.data.samples import Sample, one_file_samples
@@ -30,15 +32,17 @@ def discover_images(root: Path) -> list[str]:
     found: list[str] = []
     seen_dirs: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        stat = os.stat(dirpath)
-        if (stat.st_dev, stat.st_ino) in seen_dirs:
+        info = os.stat(dirpath)
+        if (info.st_dev, info.st_ino) in seen_dirs:
             dirnames[:] = []
             continue
-        seen_dirs.add((stat.st_dev, stat.st_ino))
+        seen_dirs.add((info.st_dev, info.st_ino))
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         rel_dir = os.path.relpath(dirpath, root)
         for name in filenames:
             if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
+                continue
+            if not _regular_or_unreadable(os.path.join(dirpath, name)):
                 continue
             rel = name if rel_dir == "." else os.path.join(rel_dir, name)
             found.append(rel.replace(os.sep, "/"))
@@ -46,6 +50,15 @@ def discover_images(root: Path) -> list[str]:
         suffixes = ", ".join(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
         raise UserError(f"no images found in {root} (looked for {suffixes})")
     return sorted(found)
+
+
+def _regular_or_unreadable(path: str) -> bool:
+    """False for FIFOs, sockets and devices; a file that cannot be stat'ed is kept, so
+    that reading it reports why."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True
 
 
 def discover_samples(root: Path) -> list[Sample]:

@@ -13,6 +13,9 @@ Loading rules (one per concern, all documented in the README):
   channels than wanted keeps the first ones, fewer pads with zeros.
 A sample made of several files stacks their channels (in file order) before the channel
 rule applies.
+- size: an image with more pixels than `ImageSpec.max_pixels` (default 100 million) is not
+  decoded (a decompression bomb) but skipped with that reason; the folder's shapes are read
+  from the file headers, so each image is decoded once.
 """
 
 from __future__ import annotations
@@ -30,10 +33,60 @@ LUMINANCE = (0.299, 0.587, 0.114)
 PERCENTILES = (0.5, 99.5)
 SHAPE_SAMPLE = 64  # images looked at to pick the channel count and size
 AUTO_SIZE_MIN, AUTO_SIZE_MAX = 16, 32
+MAX_PIXELS = 100_000_000
+ONE_CHANNEL_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"})
 
 
-def read_pixels(path: Path) -> np.ndarray:
-    """The raw pixels of an image file as a C x H x W array in its own dtype."""
+def read_shape(path: Path) -> tuple[int, int, int]:
+    """(C, H, W) that `read_pixels` would return, from the file header only (no decoding)."""
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            shape, axes = tif.series[0].shape, tif.series[0].axes
+        if "Y" not in axes or "X" not in axes:
+            raise ValueError(f"TIFF without Y/X axes ({axes})")
+        sizes = dict(zip(axes, shape, strict=True))
+        channels = int(np.prod([n for a, n in sizes.items() if a not in "YX"], dtype=np.int64))
+        return channels, sizes["Y"], sizes["X"]
+    from PIL import Image
+
+    with _unlimited_pillow(), Image.open(path) as img:
+        width, height = img.size
+        return (1 if img.mode in ONE_CHANNEL_MODES else 3), height, width
+
+
+def check_pixels(path: Path, max_pixels: int) -> None:
+    """ValueError (the reason a file is skipped) when the image has more pixels than
+    `max_pixels` (0 = no limit); read from the header, before any decoding."""
+    if not max_pixels:
+        return
+    channels, height, width = read_shape(path)
+    if height * width > max_pixels:
+        raise ValueError(
+            f"{width}x{height} pixels is over the limit of {max_pixels / 1e6:g} million "
+            "(raise it with --max-megapixels)"
+        )
+
+
+class _unlimited_pillow:
+    """Pillow's own bomb guard off while open: `check_pixels` applies ours instead."""
+
+    def __enter__(self):
+        from PIL import Image
+
+        self.saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+
+    def __exit__(self, *exc):
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = self.saved
+
+
+def read_pixels(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """The raw pixels of an image file as a C x H x W array in its own dtype; ValueError
+    without decoding when it has more than `max_pixels` pixels (0 = no limit)."""
+    check_pixels(path, max_pixels)
     if path.suffix.lower() in (".tif", ".tiff"):
         return _read_tiff(path)
     return _read_pillow(path)
@@ -56,7 +109,7 @@ def _read_tiff(path: Path) -> np.ndarray:
 def _read_pillow(path: Path) -> np.ndarray:
     from PIL import Image
 
-    with Image.open(path) as img:
+    with _unlimited_pillow(), Image.open(path) as img:
         img.seek(0)
         img.load()
         if img.mode == "1":
@@ -144,11 +197,12 @@ class ImageSpec:
     size: int
     channels: int
     intensity: str = "auto"
+    max_pixels: int = MAX_PIXELS
 
 
 def load_image(path: Path, spec: ImageSpec):
     """One image as a float32 tensor of shape (spec.channels, spec.size, spec.size)."""
-    pixels = read_pixels(Path(path))
+    pixels = read_pixels(Path(path), spec.max_pixels)
     if pixels.ndim != 3 or min(pixels.shape[1:]) < 1:
         raise ValueError(f"unexpected pixel array of shape {pixels.shape}")
     import torch
@@ -166,7 +220,7 @@ def load_sample(root: Path, sample: Sample, spec: ImageSpec):
     if len(sample.files) == 1:
         return load_image(Path(root) / sample.files[0], spec)
     parts = [
-        load_image(Path(root) / rel, ImageSpec(spec.size, 0, spec.intensity))
+        load_image(Path(root) / rel, ImageSpec(spec.size, 0, spec.intensity, spec.max_pixels))
         for rel in sample.files
     ]
     return match_channels(torch.cat(parts), spec.channels)
@@ -186,7 +240,7 @@ def sample_shapes(root: Path, samples: Sequence[Sample | str]) -> list[tuple[int
     for item in samples[::step][:SHAPE_SAMPLE]:
         files = item.files if isinstance(item, Sample) else (item,)
         try:
-            found = [read_pixels(Path(root) / rel).shape for rel in files]
+            found = [read_shape(Path(root) / rel) for rel in files]
         except Exception:  # unreadable files are reported later, by the loading pass
             continue
         shapes.append((sum(s[0] for s in found), found[0][1], found[0][2]))

@@ -121,6 +121,7 @@ def read_samples(
     else:
         spec = resolve_spec(folder, samples, config.channels, config.image_size, config.intensity)
         config = config.replace(image_size=spec.size)
+    spec = dataclasses.replace(spec, max_pixels=config.max_pixels)
     images, skipped = scan_folder(
         folder, samples, spec, workers=workers, warn=say, progress=progress
     )
