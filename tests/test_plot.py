@@ -1,4 +1,6 @@
-"""The Poincaré-disk picture: a non-empty PNG, and a clear error without coordinates."""
+"""The Poincaré-disk picture: a non-empty PNG with a legend, colours and positions from the
+drawn tree (clusters are sectors, neighbours differ in colour), and a clear error without
+coordinates for the disk layout."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import pytest
 
 from infohier_cli.embeddings import Embeddings
 from infohier_cli.errors import UserError
-from infohier_cli.report.plot import node_positions, plot_disk
+from infohier_cli.report.plot import cluster_colours, node_positions, plot_disk, tree_layout
 from infohier_cli.trees.registry import disk_tree
 from infohier_cli.trees.tree import Tree
 
@@ -39,5 +41,38 @@ def test_inner_nodes_sit_nearer_the_origin_than_their_children():
 def test_plot_without_coordinates_is_a_user_error(tmp_path):
     tree = Tree(["a", "b"], np.array([[0, 1, 1.0, 2]]))
     with pytest.raises(UserError, match="--plot needs leaf coordinates"):
-        plot_disk(tree, tmp_path / "x.png")
+        plot_disk(tree, tmp_path / "x.png", layout="disk")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_tree_layout_makes_each_cluster_one_sector_and_neighbours_differ_in_colour():
+    tree = disk_tree(Embeddings([str(i) for i in range(60)], None, disk_points(60, seed=2)))
+    angle = np.arctan2(*tree_layout(tree)[:, ::-1].T) % (2 * np.pi)
+    for k in (3, 7, 25):
+        clusters = tree.cut(k)
+        around = clusters[np.argsort(angle)]  # cluster ids going round the circle
+        assert (np.diff(around) != 0).sum() == k - 1  # each cluster one run: a sector
+        colour = cluster_colours(tree, clusters) % 20
+        changes = np.flatnonzero(np.diff(around))
+        assert all(colour[around[i]] != colour[around[i + 1]] for i in changes)
+
+
+def test_plot_has_a_legend_and_needs_no_embeddings_in_the_tree_layout(tmp_path):
+    import xml.etree.ElementTree as ElementTree
+
+    from typer.testing import CliRunner
+
+    from infohier_cli.cli import app
+
+    tree = tmp_path / "t.nwk"
+    tree.write_text("(((a:1,b:1):1,(c:1,d:1):1):1,((e:1,f:1):1,g:2):1);\n")
+    svg = tmp_path / "disk.svg"
+    result = CliRunner().invoke(app, ["export", str(tree), "--plot", str(svg), "--cut", "3",
+                                      "--out", str(tmp_path / "c.csv")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    root = ElementTree.parse(svg).getroot()
+    ids = [e.get("id") or "" for e in root.iter()]
+    assert any(i.startswith("legend") for i in ids)
+    bad = CliRunner().invoke(app, ["export", str(tree), "--plot", str(svg), "--plot-layout", "disk",
+                                   "--embeddings", str(tmp_path / "none.npz")])  # fmt: skip
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: ")

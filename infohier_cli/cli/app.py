@@ -18,6 +18,7 @@ from infohier_cli.assign import ASSIGN_FORMATS
 from infohier_cli.cli.options import choice_enum, config_options, given_settings
 from infohier_cli.embeddings import EMBED_FORMATS
 from infohier_cli.errors import UserError
+from infohier_cli.report.plot import PLOT_LAYOUTS
 from infohier_cli.run import RunDir, refuse_run_files
 from infohier_cli.trees.cut_auto import AUTO_CRITERIA
 from infohier_cli.trees.files import EXPORT_FORMATS, LABEL_MODES, TREE_FORMATS
@@ -73,6 +74,7 @@ LabelMode = choice_enum("label_mode", LABEL_MODES)
 TreeSource = choice_enum("tree_source", source_names())
 AutoCriterion = choice_enum("auto_criterion", AUTO_CRITERIA)
 AssignFormat = choice_enum("assign_format", ASSIGN_FORMATS)
+PlotLayout = choice_enum("plot_layout", PLOT_LAYOUTS)
 
 
 QUIET = {"on": False}  # set by `infohier --quiet`
@@ -348,10 +350,20 @@ def export(
         Path | None,
         typer.Option(
             help="Draw the Poincare disk to this PNG/SVG/PDF: leaves coloured by the first "
-            "--cut, merges as hyperbolic geodesics.",
+            "--cut (a legend names each cluster), merges as hyperbolic geodesics.",
             show_default="none",
         ),
     ] = None,
+    plot_layout: Annotated[
+        PlotLayout,
+        typer.Option(
+            help="--plot: where the leaves sit. tree: on a circle in the tree's own leaf "
+            "order, so every cluster is one sector (colours, positions and arcs all from "
+            "TREE); disk: at the learnt disk points (from TREE's JSON or --embeddings; "
+            "clusters of a latent tree may overlap there).",
+            show_default=True,
+        ),
+    ] = PlotLayout.tree,
     dendrogram: Annotated[
         Path | None,
         typer.Option(
@@ -423,8 +435,12 @@ def export(
     if "auto" in cuts and auto_criterion.value == "silhouette":
         latent = leaf_latents(tree_obj, embeddings_file)
     ks = resolve_cuts(tree_obj, cuts, auto_criterion.value, latent, warn)
-    if out is not None or plot is not None or folders is None:
-        export_tree(tree_obj, out, format.value if format else None, ks, plot, embeddings_file)
+    if out is not None or (plot is None and folders is None):
+        export_tree(tree_obj, out, format.value if format else None, ks, None, embeddings_file)
+    if plot is not None:
+        from infohier_cli.report.plot import plot_tree
+
+        plot_tree(tree_obj, plot, ks[0] if ks else None, plot_layout.value, embeddings_file)
     if dendrogram is not None:
         from infohier_cli.report.dendrogram import plot_dendrogram
 
