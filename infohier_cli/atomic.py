@@ -83,6 +83,8 @@ def open_output(target: Path | str | None, **kwargs) -> Iterator[IO]:
     import sys
 
     if target is None or str(target) == "-":
+        if kwargs.get("errors") and hasattr(sys.stdout, "reconfigure"):
+            sys.stdout.reconfigure(errors=kwargs["errors"])  # names that are not UTF-8
         yield sys.stdout
         sys.stdout.flush()
         return

@@ -19,6 +19,7 @@ infohier), optimiser, riemannian_optimiser, schedule, riemannian_schedule (state
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
 import json
 import os
@@ -146,10 +147,11 @@ def refuse_run_files(out: Path | str | None, option: str = "--out") -> None:
 
 
 def write_skipped(path: Path, skipped: Sequence[tuple[str, str]]) -> None:
-    """`skipped.txt` at `path`: one `id<TAB>reason` line per unreadable sample."""
-    with atomic_open(path, "w", encoding="utf-8", errors="surrogateescape") as handle:
-        for name, reason in skipped:
-            handle.write(f"{name}\t{reason}\n")
+    """`skipped.txt` at `path`: one `id<TAB>reason` line per unreadable sample (a field
+    holding a tab, newline or quote is quoted CSV-style, so any file name survives)."""
+    with atomic_open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerows((name, " ".join(reason.split())) for name, reason in skipped)
 
 
 @dataclass

@@ -457,3 +457,39 @@ def test_fifos_are_skipped_bombs_refused_and_each_image_decoded_once(tmp_path, m
     assert "big.png" in skipped and "over the limit" in skipped and "pipe.png" not in skipped
     # each image read once (the big one refused from its header, before decoding)
     assert sorted(decoded) == sorted(["big.png"] + [f"img{i}.png" for i in range(2)] * 3)
+
+
+# 14. names: duplicates, non-UTF-8 bytes, tabs and newlines
+def test_names_survive_duplicates_bad_bytes_tabs_and_newlines(tmp_path):
+    import csv
+    import os
+    import shutil
+
+    images = make_folder(tmp_path / "images", per_class=2)
+    (images / "a").mkdir()
+    (images / "b").mkdir()
+    shutil.copy(images / "c0" / "img0.png", images / "a" / "x.png")
+    shutil.copy(images / "c1" / "img0.png", images / "b" / "x.png")
+    odd = os.fsdecode(b"caf\xe9 tab\there.png")
+    shutil.copy(images / "c2" / "img0.png", os.path.join(images, odd))
+    broken = "broken\nline\t.png"
+    (images / broken).write_bytes(b"not an image")
+    run = RunDir(tmp_path / "run")
+    assert invoke("train", images, "--run", run.root, *ONE_EPOCH).exit_code == 0
+    with open(run.skipped, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        rows = list(csv.reader(handle, delimiter="\t"))
+    assert [row[0] for row in rows] == [broken]
+    stems = tmp_path / "stems.nwk"
+    assert invoke("tree", "--run", run.root, "--out", stems, "--labels", "stem").exit_code == 0
+    text = invoke("export", stems, "--out", "-", "--format", "json").stdout
+    assert text.count('"path": "x"') == 1 and text.count('"path": "x~2"') == 1
+    for name in ("t.nwk", "t.json"):
+        assert invoke("tree", "--run", run.root, "--out", tmp_path / name).exit_code == 0
+        result = invoke("export", tmp_path / name, "--cut", "2", "--out", tmp_path / "c.csv")
+        assert result.exit_code == 0, result.output
+        with open(tmp_path / "c.csv", newline="", encoding="utf-8", errors="surrogateescape") as h:
+            assert odd in [row[0] for row in csv.reader(h)]
+    ids = tmp_path / "i.nwk"
+    assert invoke("tree", "--run", run.root, "--out", ids, "--labels", "id").exit_code == 0
+    with open(f"{ids}.ids.tsv", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        assert odd in [row[1] for row in csv.reader(handle, delimiter="\t")]

@@ -21,16 +21,17 @@ def write_tree(tree: Tree, out: Path | str, fmt: str, labels: str = "path") -> N
     With 'id' leaves are L000001..., and `out`.ids.tsv maps each id to its path."""
     names = tree.names
     if labels == "stem":
-        names = [Path(name).stem for name in tree.names]
+        names = unique_names([Path(name).stem for name in tree.names])
     elif labels == "id":
         width = max(6, len(str(tree.n)))
         names = [f"L{i + 1:0{width}d}" for i in range(tree.n)]
         if str(out) != "-":
             with atomic_open(
-                f"{out}.ids.tsv", "w", encoding="utf-8", errors="surrogateescape"
+                f"{out}.ids.tsv", "w", encoding="utf-8", errors="surrogateescape", newline=""
             ) as handle:
-                handle.write("id\tpath\n")
-                handle.writelines(f"{i}\t{p}\n" for i, p in zip(names, tree.names, strict=True))
+                writer = tsv_writer(handle)
+                writer.writerow(["id", "path"])
+                writer.writerows(zip(names, tree.names, strict=True))
     text = (
         tree.to_newick(names)
         if fmt == "newick"
@@ -38,6 +39,29 @@ def write_tree(tree: Tree, out: Path | str, fmt: str, labels: str = "path") -> N
     )
     with open_output(out, encoding="utf-8", errors="surrogateescape") as handle:
         handle.write(text)
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """`names` with repeats made unique in leaf order: the first keeps its name, later
+    ones become `name~2`, `name~3`, ... (skipping any name already taken)."""
+    taken = set(names)
+    seen: set[str] = set()
+    unique = []
+    for name in names:
+        if name in seen:
+            k = 2
+            while f"{name}~{k}" in taken:
+                k += 1
+            name = f"{name}~{k}"
+            taken.add(name)
+        seen.add(name)
+        unique.append(name)
+    return unique
+
+
+def tsv_writer(handle):
+    """A TSV writer that quotes (CSV-style) any field holding a tab, newline or quote."""
+    return csv.writer(handle, delimiter="\t", lineterminator="\n")
 
 
 def read_tree(path: Path) -> Tree:
