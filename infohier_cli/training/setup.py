@@ -86,6 +86,12 @@ def build_learner(
     if resumed:
         for optimiser, key in zip(optimisers, OPTIMISER_KEYS, strict=True):
             optimiser.load_state_dict(resumed.optimisers[key])
+        for state in optimisers[1].state.values():
+            # geoopt counts steps in Python ints; a tensor step (as loading may give) would
+            # compute Adam's bias correction in float32 and end a resumed run a few ulps
+            # away from a straight one.
+            if torch.is_tensor(state.get("step")):
+                state["step"] = int(state["step"].item())
         for schedule, key in zip(schedules, SCHEDULE_KEYS, strict=True):
             schedule.load_state_dict(resumed.optimisers[key])
             schedule.T_max = config.epochs
