@@ -134,7 +134,13 @@ class TrainConfig:
     proj_dim: int = setting(
         128, "Output size of the projection head that feeds NT-Xent.", min=1, max=8192
     )
-    ball_dim: int = setting(2, "Dimension of the Poincare ball (2 = the disk).", min=2, max=512)
+    ball_dim: int = setting(
+        16,
+        "Dimension of the Poincare ball. 16 holds more hierarchy than the 2-D disk, and up "
+        "to 10,000 images the default tree is its exact decoding; 2 = HypHC's disk.",
+        min=2,
+        max=512,
+    )
     radius: str = setting(
         "free",
         "fixed: every image at radius r-max (HypHC); free: learnt radius, at most r-max.",

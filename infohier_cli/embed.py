@@ -152,4 +152,5 @@ def embed_samples(
         )
     finally:
         env.stop()
-    return Embeddings(images.ids, latent, disk), incomplete + skipped
+    trained = config.lambda_hc > 0
+    return Embeddings(images.ids, latent, disk, trained), incomplete + skipped

@@ -2,7 +2,9 @@
 
 `embeddings.npz` holds `paths` (N sample ids; by default a sample's id is its relative
 path, hence the key's name), `latent` (N x D float32, the encoder's z) and `disk`
-(N x d float32, the point in the Poincaré ball), rows in the same order. The CSV has the
+(N x d float32, the point in the Poincaré ball), rows in the same order, and
+`ball_trained` (whether the hierarchical loss trained the ball: false for `--lambda-hc 0`
+runs, whose tree is then built from the latents). The CSV has the
 columns `path, x0.., z0..` with the sample id in `path`.
 """
 
@@ -24,11 +26,12 @@ EMBED_FORMATS = ("npz", "csv")
 @dataclass(frozen=True)
 class Embeddings:
     """ids (N,) sample ids, latent (N, D) (None when not loaded), disk (N, d); one row per
-    sample."""
+    sample. `ball_trained`: the hierarchical loss trained the ball points."""
 
     ids: list[str]
     latent: np.ndarray | None
     disk: np.ndarray
+    ball_trained: bool = True
 
     @property
     def paths(self) -> list[str]:
@@ -44,6 +47,7 @@ def save_embeddings(path: Path, embeddings: Embeddings) -> None:
             paths=np.array(embeddings.ids, dtype=str),
             latent=embeddings.latent.astype(np.float32),
             disk=embeddings.disk.astype(np.float32),
+            ball_trained=np.array(embeddings.ball_trained),
         )
 
 
@@ -63,10 +67,11 @@ def load_embeddings(path: Path, with_latent: bool = True) -> Embeddings:
                 raise UserError(f"embeddings {path} lack the array(s) {', '.join(missing)}")
             paths, disk = data["paths"], data["disk"]
             latent = data["latent"] if with_latent else None
+            ball_trained = bool(data["ball_trained"]) if "ball_trained" in data.files else True
     except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
         raise UserError(f"cannot read embeddings {path} ({type(error).__name__})") from None
     check_arrays(path, paths, disk, latent)
-    return Embeddings([str(p) for p in paths], latent, disk)
+    return Embeddings([str(p) for p in paths], latent, disk, ball_trained)
 
 
 def check_arrays(path: Path, paths: np.ndarray, disk: np.ndarray, latent: np.ndarray | None):

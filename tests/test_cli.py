@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from infohier_cli import __version__
 from infohier_cli.cli import app
+from infohier_cli.config import TrainConfig
 
 runner = CliRunner()
 
@@ -127,7 +128,8 @@ def test_pipeline_end_to_end(tmp_path: Path):
     result = invoke("embed", new, "--run", run, "--out", "-", "--device", "cpu")
     assert result.exit_code == 0, result.output
     table = list(csv.reader(io.StringIO(result.stdout)))
-    assert table[0] == ["path", "x0", "x1"] and len(table) == 4
+    ball = [f"x{i}" for i in range(TrainConfig().ball_dim)]
+    assert table[0] == ["path", *ball] and len(table) == 4
 
     result = invoke("train", folder, "--run", run, *TINY_TRAIN)
     assert result.exit_code == 2 and "--resume" in result.stderr

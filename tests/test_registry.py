@@ -27,6 +27,11 @@ def test_registry_names_and_sources():
     assert registry.source_names()[0] == "auto"
     assert registry.resolve_source("auto", 10) == "latent"
     assert registry.resolve_source("auto", registry.LATENT_AUTO_MAX + 1) == "disk"
+    assert registry.resolve_source("auto", 10, ball_dim=16) == "disk"
+    assert registry.resolve_source("auto", 10, ball_dim=16, ball_trained=False) == "latent"
+    big = registry.BALL_EXACT_MAX + 1
+    assert registry.resolve_source("auto", big, ball_dim=16) == "latent"
+    assert registry.resolve_source("auto", registry.LATENT_AUTO_MAX + 1, ball_dim=3) == "latent"
     with pytest.raises(UserError, match="--source must be one of"):
         registry.resolve_source("nope", 10)
 

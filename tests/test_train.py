@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import random
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from infohier_cli.config import TrainConfig
+from infohier_cli.embeddings import load_embeddings
 from infohier_cli.errors import UserError
 from infohier_cli.run import load_checkpoint
 from infohier_cli.training.train import train
+from infohier_cli.trees.registry import resolve_source, shape_of
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +46,8 @@ def test_short_run_lowers_the_joint_loss_and_writes_the_run_folder(image_folder,
     assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.2
     assert all(entry["hc_active"] for entry in log_lines(tmp_path / "run"))
     with np.load(tmp_path / "run" / "embeddings.npz") as emb:
-        assert emb["latent"].shape == (18, 64) and emb["disk"].shape == (18, 2)
+        assert emb["latent"].shape == (18, 64)
+        assert emb["disk"].shape == (18, TrainConfig().ball_dim)
         assert list(emb["paths"])[:2] == ["c0/img0.png", "c0/img1.png"]
         radii = np.linalg.norm(emb["disk"], axis=1)
         assert np.all((radii > 0) & (radii <= 0.95 + 1e-4))  # the default free radius
@@ -49,6 +59,49 @@ def test_lambda_hc_zero_is_the_ssl_only_ablation(image_folder, tmp_path):
         entry["hierarchical"] == 0.0 and not entry["hc_active"]
         for entry in log_lines(tmp_path / "run")
     )
+    # its ball is untrained, so the default tree is built from the latents
+    emb = load_embeddings(tmp_path / "run" / "embeddings.npz", with_latent=False)
+    assert not emb.ball_trained
+    assert resolve_source("auto", *shape_of(emb)) == "latent"
+
+
+CLI_TINY = ["--batch-size", "8", "--image-size", "16", "--width", "4", "--seed", "3"]
+
+
+def cli_train(folder: Path, run_dir: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "infohier_cli", "-q", "train", str(folder)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [*command, "--run", str(run_dir), *extra],
+        env=env,
+        # a background job inherits SIGINT ignored; the user's Ctrl-C is what is tested
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_killed_process_resumes_bit_for_bit(image_folder, tmp_path, sig):
+    """Kill `train` at a random moment after a random finished epoch, resume it in a new
+    process, and compare with an uninterrupted run: the weights are identical."""
+    assert cli_train(image_folder, tmp_path / "straight", "--epochs", "4", *CLI_TINY).wait() == 0
+    chooser = random.Random()
+    epochs_done, delay = chooser.randint(1, 3), chooser.uniform(0.0, 0.5)
+    log = tmp_path / "split" / "train_log.jsonl"
+    process = cli_train(image_folder, tmp_path / "split", "--epochs", "4", *CLI_TINY)
+    while process.poll() is None and (
+        not log.exists() or len(log.read_text().splitlines()) < epochs_done
+    ):
+        time.sleep(0.05)
+    time.sleep(delay)
+    process.send_signal(sig)
+    process.wait()
+    resumed = cli_train(image_folder, tmp_path / "split", "--resume")
+    assert resumed.wait() == 0
+    straight = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    split = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
+    assert split["epoch"] == straight["epoch"] == 4
+    for key, value in straight["model"].items():
+        assert torch.equal(value, split["model"][key]), (key, epochs_done, delay)
 
 
 def test_resume_gives_the_same_weights_as_a_straight_run(image_folder, tmp_path):

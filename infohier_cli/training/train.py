@@ -256,7 +256,8 @@ def train(
             learner.model, images, torch_device, workers=n_workers, env=env, progress=progress
         )
         if env.is_main:
-            save_embeddings(run.embeddings, Embeddings(images.ids, latent, disk))
+            trained = learner.config.lambda_hc > 0
+            save_embeddings(run.embeddings, Embeddings(images.ids, latent, disk, trained))
         return TrainResult(run.root, learner.config.epochs, len(images), skipped, log)
     except KeyboardInterrupt:
         note = interruption_note(run, saved[-1] if saved else None, "learner" in locals())

@@ -6,10 +6,16 @@ named by sample id), plus ball coordinates where it has them. `tree --source`, t
 benchmarks and the tests pick builders by name here.
 
     disk    greedy HypHC decoding of the ball points (`disk.py`), exact single linkage on
-            the depth of the hyperbolic LCA; any size
+            the depth of the hyperbolic LCA: O(n log n) in the 2-D disk, O(n²) time (O(n)
+            memory) in a ball of more dimensions
     latent  Ward on the normalised latents (`latent.py`), exact up to 15,000 samples,
             anchored above
-    auto    `latent` up to LATENT_AUTO_MAX samples, else `disk`
+    auto    `latent` when the hierarchical loss did not train the ball (`--lambda-hc 0`);
+            in a ball of more than 2 dimensions (the default, 16): `disk` up to
+            BALL_EXACT_MAX samples, `latent` above; in the 2-D disk: `latent` up to
+            LATENT_AUTO_MAX samples, `disk` above. The tree is taken from the space the
+            hierarchical loss trains wherever its exact decoding is affordable: on the
+            development suite it beat Ward on the latents (BENCHMARKS.md).
 
 To add a builder: write `def my_tree(emb: Embeddings) -> Tree` and decorate it with
 `@register("name", needs_latent=...)` in this module (the CLI reads the names when it is
@@ -26,7 +32,8 @@ from infohier_cli.embeddings import Embeddings, load_embeddings
 from infohier_cli.errors import UserError
 from infohier_cli.trees.tree import Tree
 
-LATENT_AUTO_MAX = 200_000  # `auto` builds the latent tree up to here, the disk tree above
+BALL_EXACT_MAX = 10_000  # `auto` decodes a ball of > 2 dimensions (O(n²) time) up to here
+LATENT_AUTO_MAX = 200_000  # in the 2-D disk, `auto` builds the latent tree up to here
 AUTO = "auto"
 
 
@@ -59,9 +66,14 @@ def source_names() -> tuple[str, ...]:
     return (AUTO, *BUILDERS)
 
 
-def resolve_source(source: str, n: int) -> str:
-    """The builder `source` stands for with n samples (`auto` -> latent or disk)."""
+def resolve_source(source: str, n: int, ball_dim: int = 2, ball_trained: bool = True) -> str:
+    """The builder `source` stands for with n samples in a `ball_dim`-dimensional ball
+    (`auto` -> disk or latent, see the module docstring)."""
     if source == AUTO:
+        if not ball_trained:
+            return "latent"
+        if ball_dim > 2:
+            return "disk" if n <= BALL_EXACT_MAX else "latent"
         return "latent" if n <= LATENT_AUTO_MAX else "disk"
     if source not in BUILDERS:
         raise UserError(f"--source must be one of {', '.join(source_names())}, not {source!r}")
@@ -87,16 +99,21 @@ def latent_tree(emb: Embeddings) -> Tree:
     return Tree(emb.ids, latent_linkage(emb.latent), leaf_points=emb.disk)
 
 
+def shape_of(emb: Embeddings) -> tuple[int, int, bool]:
+    """What `auto` decides by: (samples, ball dimension, whether the ball was trained)."""
+    return len(emb.ids), emb.disk.shape[1], emb.ball_trained
+
+
 def build(source: str, emb: Embeddings) -> Tree:
     """The tree of `emb` by the builder named `source` (or `auto`)."""
-    return BUILDERS[resolve_source(source, len(emb.ids))].build(emb)
+    return BUILDERS[resolve_source(source, *shape_of(emb))].build(emb)
 
 
 def build_tree(embeddings_file: Path, source: str = AUTO) -> Tree:
     """Read an embeddings file and build its tree; the latent matrix is read only when
     the chosen builder needs it."""
     emb = load_embeddings(embeddings_file, with_latent=False)
-    builder = BUILDERS[resolve_source(source, len(emb.ids))]
+    builder = BUILDERS[resolve_source(source, *shape_of(emb))]
     if builder.needs_latent:
         emb = load_embeddings(embeddings_file)
     return builder.build(emb)
