@@ -95,6 +95,8 @@ def main() -> None:
                 train_command(folder, run, args.epochs),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                # a background job inherits SIGINT ignored; Ctrl-C is what is measured
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
             )
             time.sleep(moment)
             process.send_signal(sig)
