@@ -3,10 +3,8 @@
 The tree is truncated to its top levels (scipy's `truncate_mode="lastp"`): the p clusters
 left when the p − 1 highest merges are kept, the same clusters as `--cut p`. Each of them
 is one leaf of the picture, labelled with its number of images; with an image folder, a
-thumbnail sits under it: the cluster's medoid in latent space (the image with the highest
-summed latent similarity to the others: for unit centred latents u, argmax_i u_i · Σ_j u_j,
-since w = (1 + cos) / 2 is linear in the cosine), or its first image when no latents match
-the tree.
+thumbnail sits under it: the cluster's medoid in latent space (`report/thumbnails.py`), or
+its first image when no latents match the tree.
 """
 
 from __future__ import annotations
@@ -19,11 +17,10 @@ import numpy as np
 
 from infohier_cli.atomic import atomic_path
 from infohier_cli.errors import UserError
+from infohier_cli.report.thumbnails import THUMBNAIL_PX, central_first, readable_pictures
 from infohier_cli.trees.tree import Tree
 
 DENDROGRAM_FORMATS = ("png", "svg")
-THUMBNAIL_PX = 64
-TRIES = 5  # images tried per cluster before it goes without a thumbnail
 
 
 def dendrogram_format(out: Path | str) -> str:
@@ -64,42 +61,10 @@ def members(tree: Tree, node: int) -> list[int]:
     return out
 
 
-def central_first(leaves: Sequence[int], unit: np.ndarray | None) -> list[int]:
-    """`leaves` ordered by summed latent similarity to the others (the medoid first);
-    unchanged without latents. `unit`: (n, D) centred unit latents."""
-    if unit is None:
-        return list(leaves)
-    rows = unit[list(leaves)]
-    score = rows @ rows.sum(axis=0)
-    return [leaves[i] for i in np.argsort(-score, kind="stable")]
-
-
-def thumbnail(path: Path) -> np.ndarray | None:
-    """(S, S, 3) floats in [0, 1] for display (channels beyond 3 dropped, gray repeated);
-    None when the file cannot be read."""
-    from infohier_cli.data.read import ImageSpec, load_image
-
-    try:
-        image = load_image(path, ImageSpec(THUMBNAIL_PX, 0, "auto"))
-    except Exception:  # any decoder failure: try the next image of the cluster
-        return None
-    pixels = image.clamp(0, 1).permute(1, 2, 0).numpy()
-    if pixels.shape[2] == 1:
-        return np.repeat(pixels, 3, axis=2)
-    if pixels.shape[2] == 2:
-        return np.concatenate([pixels, np.zeros_like(pixels[:, :, :1])], axis=2)
-    return pixels[:, :, :3]
-
-
 def cluster_thumbnail(tree: Tree, leaves: Sequence[int], images: Path, unit) -> np.ndarray | None:
     """The thumbnail of a cluster: its medoid's (or first readable image's) picture."""
-    for leaf in central_first(leaves, unit)[:TRIES]:
-        source = Path(images) / tree.names[leaf]
-        if source.is_file():
-            picture = thumbnail(source)
-            if picture is not None:
-                return picture
-    return None
+    found = readable_pictures(tree.names, central_first(leaves, unit), images, 1)
+    return found[0][1] if found else None
 
 
 def unit_latents(
