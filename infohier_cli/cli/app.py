@@ -457,6 +457,75 @@ def export(
 
 @app.command()
 @user_errors
+def report(
+    out: Annotated[Path, typer.Option(help="The HTML file to write, or '-' for stdout.")],
+    run: RunOption = DEFAULT_RUN,
+    tree_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--tree",
+            help="The run's tree (Newick or JSON, path labels).",
+            show_default="the default tree, built from the embeddings as `infohier tree` does",
+        ),
+    ] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(help="Latents of the tree's leaves.", show_default="RUN/embeddings.npz"),
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            help="The image folder the tree was made from (leaf names are paths in it), "
+            "for the thumbnails.",
+            show_default="the folder the run was trained on",
+        ),
+    ] = None,
+    cut: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Show every cluster of the cut into K (repeatable): its most representative "
+            "images and a sample. 'auto' chooses K as `export --cut auto` does. The default "
+            "levels are capped at the number of images.",
+            show_default="4 and 16",
+        ),
+    ] = None,
+    tree_leaves: Annotated[
+        int,
+        typer.Option(
+            help="The collapsible tree shows the top levels down to this many clusters.", min=2
+        ),
+    ] = 50,
+    representatives: Annotated[
+        int, typer.Option(help="Most representative images (medoids) per cluster.", min=1)
+    ] = 4,
+    sample: Annotated[
+        int, typer.Option(help="Other images per cluster, drawn at random.", min=0)
+    ] = 12,
+) -> None:
+    """Write a self-contained HTML report of a run and its tree: settings, training
+    curves, the collapsible tree with each cluster's size, and for each --cut every
+    cluster's most representative images and a sample (thumbnails embedded, no network)."""
+    from infohier_cli.report.html import Layout, make_report
+    from infohier_cli.trees.cut_auto import parse_cuts
+
+    refuse_run_files(out)
+    make_report(
+        out,
+        RunDir(run),
+        tree_file,
+        embeddings,
+        images,
+        parse_cuts(cut) if cut else None,
+        Layout(tree_leaves, representatives, sample),
+        warn=warn,
+        progress=show_progress(),
+    )
+    if str(out) != "-":
+        warn(f"report -> {out}")
+
+
+@app.command()
+@user_errors
 def assign(
     folder: Annotated[Path, typer.Argument(help="Folder of new images to place.")],
     run: RunOption = DEFAULT_RUN,

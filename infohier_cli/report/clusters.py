@@ -1,0 +1,95 @@
+"""What the HTML report shows of a tree: each node's leaves, the clusters of a cut, the top
+of the tree, and each cluster's representatives and sample.
+
+Every node's leaves are one contiguous span of the tree's left-to-right leaf order
+(`LeafSpans`), so a cluster's members cost one slice, not a traversal. The clusters of the
+cut into k are the subtrees left when the k − 1 highest merges (linkage rows n−k..n−2)
+are undone: the children of those rows that are not undone themselves. The shown top of
+the tree, truncated to T clusters, is the tree above the cut into T.
+What is drawn per cluster is bounded (a few representatives, a fixed-size sample), so the
+report's size grows with the number of clusters shown, never with the number of images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from infohier_cli.report.thumbnails import central_first
+from infohier_cli.trees.tree import Tree
+
+
+@dataclass(frozen=True)
+class LeafSpans:
+    """order (n,): leaves left to right; node v's leaves are order[start[v]:end[v]]
+    (start, end: (2n − 1,))."""
+
+    order: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+
+    def members(self, node: int) -> np.ndarray:
+        return self.order[self.start[node] : self.end[node]]
+
+    def size(self, node: int) -> int:
+        return int(self.end[node] - self.start[node])
+
+
+def leaf_spans(tree: Tree) -> LeafSpans:
+    """The leaf span of every node, in one post-order pass."""
+    order = tree.leaf_order()
+    start = np.empty(2 * tree.n - 1, dtype=np.int64)
+    end = np.empty_like(start)
+    start[order] = np.arange(tree.n)
+    end[order] = np.arange(1, tree.n + 1)
+    kids = tree.children()
+    for row in range(tree.n - 1):  # children have smaller ids than their parent
+        a, b = kids[row]
+        start[tree.n + row] = min(start[a], start[b])
+        end[tree.n + row] = max(end[a], end[b])
+    return LeafSpans(order, start, end)
+
+
+def cluster_roots(tree: Tree, k: int, spans: LeafSpans) -> np.ndarray:
+    """(k,) the node of each cluster of `tree.cut(k)`, indexed by its cluster id (the id
+    `export --cut` writes)."""
+    n = tree.n
+    if k == 1:
+        return np.array([tree.root])
+    kids = tree.children()[n - k :].ravel()
+    roots = kids[kids < 2 * n - k]  # not an undone merge itself
+    ids = tree.cut(k)[spans.order[spans.start[roots]]]
+    out = np.empty(k, dtype=np.int64)
+    out[ids] = roots
+    return out
+
+
+def expandable(tree: Tree, node: int, shown: int) -> bool:
+    """Whether `node` is an inner node of the top of the tree truncated to `shown`
+    clusters (one of the `shown` − 1 highest merges)."""
+    return node >= tree.n and node - tree.n >= tree.n - shown
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """A cluster as shown: its node, its size, its members ordered medoid first (at most
+    `limit`, by latent similarity) and a sample of other members in random order."""
+
+    node: int
+    size: int
+    central: list[int]
+    sample: list[int]
+
+
+def cluster_view(
+    spans: LeafSpans, node: int, unit: np.ndarray, limit: int, sample: int, seed: int = 0
+) -> ClusterView:
+    """The members of `node` a report shows: the `limit` most central (`central_first`) and
+    `sample` others drawn at random (a fixed seed per node, so a report is reproducible)."""
+    members = spans.members(node)
+    central = central_first(members, unit)[:limit]
+    rest = np.setdiff1d(members, central)
+    rng = np.random.default_rng([seed, node])
+    drawn = rng.choice(rest, size=min(sample, len(rest)), replace=False) if sample else rest[:0]
+    return ClusterView(node, len(members), central, drawn.tolist())
