@@ -103,7 +103,8 @@ class TrainConfig:
     auto from `steps`, or from `time_budget`: see training/plan.py), `batch_size` (global),
     `lr`, `encoder_lr_scale`, `weight_decay`, `warmup_epochs`. Augmentation: `symmetry`,
     `crop_scale_min`, `blur_prob`, `jitter`, `color_jitter`. `seed`. Samples: `group` (several
-    channel files per sample, data/group.py; "" = one file each).
+    channel files per sample, data/group.py; "" = one file each). Start: `init_from` (the
+    encoder's first weights, training/init_from.py; "" = random; kept as provenance).
     Each field's help text says what it does.
     """
 
@@ -206,6 +207,14 @@ class TrainConfig:
         "and (?P<channel>...), searched in each relative path; channels stacked in sorted "
         "order, incomplete samples skipped and reported. embed and assign of the run use it.",
         shown="none: each file is a sample",
+    )
+    init_from: str = setting(
+        "",
+        "Start the encoder from an earlier run (its folder or checkpoint.pt: backbone and "
+        "projection head) or from a local torchvision ResNet-18 state-dict file (backbone; "
+        "needs --width 64). Nothing is downloaded. --resume continues from the run's own "
+        "checkpoint (and refuses another --init-from).",
+        shown="none: random initialisation",
     )
 
     def __post_init__(self) -> None:

@@ -209,11 +209,24 @@ class Checkpoint:
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint's raw state, read safely (weights_only=True); UserError if refused,
     corrupt, foreign, or of an unknown schema version."""
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no checkpoint at {path}")
+    return checked_state(read_torch_file(path, "checkpoint"), path)
+
+
+def is_checkpoint_state(state: Any) -> bool:
+    """Whether a loaded object claims to be an infohier checkpoint (any schema version)."""
+    found = state.get("format") if isinstance(state, dict) else None
+    return isinstance(found, str) and found.startswith(f"{SCHEMA}/")
+
+
+def read_torch_file(path: Path, what: str) -> Any:
+    """Whatever `torch.save` wrote at `path` (a `what`, for the messages), loaded with
+    weights_only=True (tensors, numbers, strings and containers only); UserError if refused
+    or unreadable."""
+    import torch
+
     try:
         with warnings.catch_warnings():  # a plain pickle file: refused below, not warned about
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
@@ -225,10 +238,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         raise UserError(
-            f"cannot read checkpoint {path}: corrupt or not a checkpoint ({type(error).__name__})"
+            f"cannot read {what} {path}: corrupt or not a {what} ({type(error).__name__})"
         ) from None
+    return state
+
+
+def checked_state(state: Any, path: Path) -> dict[str, Any]:
+    """`state` if it is a checkpoint of the schema this code reads; UserError otherwise."""
     found = state.get("format") if isinstance(state, dict) else None
-    if isinstance(found, str) and found.startswith(f"{SCHEMA}/") and found != FORMAT:
+    if is_checkpoint_state(state) and found != FORMAT:
         raise UserError(
             f"{path} has checkpoint schema {found!r}; this infohier reads "
             f"only {FORMAT!r} (use the infohier version that wrote it)"

@@ -1,5 +1,6 @@
 """What the fit loop works on: the model, its optimisers and schedules, restored from a
-checkpoint when resuming, and wrapped for DistributedDataParallel under torchrun.
+checkpoint when resuming (or the encoder started from `--init-from`), and wrapped for
+DistributedDataParallel under torchrun.
 
 Optimisers: AdamW for the Euclidean parameters (encoder at lr·encoder_lr_scale, the head's
 MLP at lr), geoopt's RiemannianAdam for the head's centre on the ball; cosine schedules
@@ -17,6 +18,7 @@ from infohier_cli.errors import UserError
 from infohier_cli.model.network import InfoHierModel
 from infohier_cli.run import Checkpoint, load_weights
 from infohier_cli.runtime.distributed import DistEnv
+from infohier_cli.training.init_from import EncoderStart, load_encoder
 
 OPTIMISER_KEYS = ("optimiser", "riemannian_optimiser")
 SCHEDULE_KEYS = ("schedule", "riemannian_schedule")
@@ -75,12 +77,16 @@ def build_learner(
     env: DistEnv,
     resumed: Checkpoint | None = None,
     sync_bn: bool = False,
+    start: EncoderStart | None = None,
 ) -> Learner:
-    """A fresh (seeded) model and optimisers, or those of `resumed`, on `device`."""
+    """A fresh (seeded) model and optimisers, or those of `resumed`, on `device`; a fresh
+    model's encoder starts from `start` (`--init-from`) when given."""
     torch.manual_seed(config.seed)
     model = InfoHierModel(config, channels)
     if resumed:
         load_weights(model, resumed, "being resumed")
+    elif start:
+        load_encoder(model.encoder, start)
     model.to(device)
     optimisers, schedules = optimisers_for(model, config)
     if resumed:

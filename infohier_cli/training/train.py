@@ -33,6 +33,7 @@ from infohier_cli.runtime.device import default_workers, pick_device
 from infohier_cli.runtime.distributed import DistEnv
 from infohier_cli.training.augment import TwoViews
 from infohier_cli.training.fit import fit
+from infohier_cli.training.init_from import encoder_start, read_init
 from infohier_cli.training.plan import budget_epochs, describe_plan, plan_epochs
 from infohier_cli.training.setup import Learner, build_learner
 
@@ -205,13 +206,20 @@ def train(
             held.enter_context(run.lock())
         resumed = open_run(run, resume, overwrite)
         saved += [resumed.epoch] if resumed else []
+        given = dict(overrides or {})
+        if given.get("init_from"):  # stored absolute: provenance, and --resume compares it
+            given["init_from"] = str(Path(given["init_from"]).resolve())
+        config = settle_config(given, resumed)
+        # read before --overwrite clears the folder, which may be the one it names
+        init = read_init(config.init_from) if config.init_from and not resumed else None
         if overwrite and env.is_main:
             run.clear()
-        config = settle_config(overrides or {}, resumed)
         n_workers = default_workers(torch_device) if workers is None else workers
         config, images, skipped = read_samples(
             folder, config, resumed, workers=n_workers, say=say, progress=progress and env.is_main
         )
+        # a misfit of --init-from is refused before anything is written
+        start = encoder_start(init, config, images.spec.channels) if init else None
         if env.is_main:
             run.create()
             run.write_skipped(skipped)
@@ -220,7 +228,11 @@ def train(
         config = plan_epochs(config, len(images))
         if not resumed:
             say(describe_plan(config, len(images)))
-        learner = build_learner(config, images.spec.channels, torch_device, env, resumed, sync_bn)
+        if start:
+            say(start.note)
+        learner = build_learner(
+            config, images.spec.channels, torch_device, env, resumed, sync_bn, start
+        )
         loader = make_loader(images, config, env, n_workers, torch_device)
 
         def save(epoch: int) -> None:
