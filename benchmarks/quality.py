@@ -39,7 +39,7 @@ def pixel_matrix(folder: Path, size: int) -> tuple[list[str], np.ndarray, ImageS
     paths = discover_images(folder)
     spec = resolve_spec(folder, paths, "auto", size)
     images, _ = scan_folder(folder, paths, spec, progress=False, warn=lambda _m: None)
-    pixels = images.cache.reshape(len(images), -1).numpy().astype(np.float64)
+    pixels = np.stack([images[i].numpy().ravel() for i in range(len(images))]).astype(np.float64)
     return images.paths, pixels, spec
 
 

@@ -118,7 +118,8 @@ def embed_samples(
     """Embed every readable sample under `folder` with the run's model, in memory.
 
     `group`: a `--group` regex stacking channel files into samples (data/group.py); None =
-    the run's own (the one it was trained with), "" = each file a sample.
+    the run's own (the one it was trained with), "" = each file a sample. The decoded
+    samples are kept in (or reused from) the run's decoded-image cache (`RunDir.cache`).
     -> (Embeddings, skipped (id, reason)); every rank gets the full result."""
     from infohier_cli.data import ImageSpec, scan_folder
     from infohier_cli.data.group import folder_samples
@@ -139,7 +140,13 @@ def embed_samples(
     env.start(torch_device)
     try:
         images, skipped = scan_folder(
-            folder, samples, spec, workers=n_workers, warn=say, progress=progress and env.is_main
+            folder,
+            samples,
+            spec,
+            cache_dir=RunDir(run_dir).cache,
+            workers=n_workers,
+            warn=say,
+            progress=progress and env.is_main,
         )
         latent, disk = embed_images(
             model,

@@ -2,7 +2,8 @@
 checkpoint.
 
 `RunDir` is the only place that knows the file names of a run folder (`checkpoint.pt`,
-`embeddings.npz`, `skipped.txt`, `train_log.jsonl`, `.lock`); everything else asks it.
+`embeddings.npz`, `skipped.txt`, `train_log.jsonl`, `.lock`, `cache/`); everything else
+asks it.
 A writer holds `RunDir.lock()` (an exclusive `flock` on `.lock`, released by the kernel
 when the process dies, so a killed run never blocks the next one).
 
@@ -70,6 +71,12 @@ class RunDir:
     def log(self) -> Path:
         """One JSON line per epoch."""
         return self.root / "train_log.jsonl"
+
+    @property
+    def cache(self) -> Path:
+        """The decoded-image cache folder (data/cache.py): the samples of the folders this
+        run trained on or embedded, at its image size, memory-mapped. Safe to delete."""
+        return self.root / "cache"
 
     @property
     def lock_file(self) -> Path:

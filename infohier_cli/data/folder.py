@@ -1,7 +1,9 @@
-"""Decoding a folder's samples once: the readable ones in memory, the unreadable reported.
+"""Decoding a folder's samples once, into the decoded-image cache on disk (data/cache.py),
+and reading them back from it; the unreadable ones are reported.
 
 A file that cannot be read is reported (sample id, reason) and its sample left out; the
-run goes on.
+run goes on. A cache that matches the folder's files and the spec is reused without
+decoding anything (its unreadable samples are reported again).
 """
 
 from __future__ import annotations
@@ -9,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from infohier_cli.data.read import ImageSpec, describe_error, load_sample
+import numpy as np
+
+from infohier_cli.data.cache import PixelCache, PixelFile, RowWriter, quantize
+from infohier_cli.data.read import ImageSpec, describe_error, read_sample
 from infohier_cli.data.samples import Sample, as_samples
 from infohier_cli.errors import UserError
 
 
 class _TryLoad:
-    """Dataset wrapper that returns (index, tensor or None, reason) instead of raising."""
+    """Dataset of (index, stored pixels or None, reason): decodes, never raises."""
 
     def __init__(self, root: Path, samples: Sequence[Sample], spec: ImageSpec):
         self.root, self.samples, self.spec = root, list(samples), spec
@@ -25,20 +30,26 @@ class _TryLoad:
 
     def __getitem__(self, index: int):
         try:
-            return index, load_sample(self.root, self.samples[index], self.spec), ""
+            image, eight_bit = read_sample(self.root, self.samples[index], self.spec)
+            return index, quantize(image, np.uint8 if eight_bit else np.uint16), ""
         except Exception as error:  # any decoder failure means "skip this file"
             return index, None, describe_error(error)
 
 
 class ImageFolder:
-    """The readable samples of a folder; `dataset[i]` is a (C, S, S) float32 tensor.
+    """The readable samples of a folder; `dataset[i]` is a (C, S, S) float32 tensor, read
+    from the cache's memory-mapped pixels (row `rows[i]`)."""
 
-    Holds the decoded tensors in memory when they fit the cache budget, else decodes
-    on demand (every file was already decoded once by `scan_folder`).
-    """
-
-    def __init__(self, root: Path, samples: list[Sample], spec: ImageSpec, cache=None):
-        self.root, self.samples, self.spec, self.cache = Path(root), samples, spec, cache
+    def __init__(
+        self,
+        root: Path,
+        samples: list[Sample],
+        spec: ImageSpec,
+        pixels: PixelFile,
+        rows: np.ndarray,
+    ):
+        self.root, self.samples, self.spec = Path(root), samples, spec
+        self.pixels, self.rows = pixels, rows
 
     @property
     def ids(self) -> list[str]:
@@ -54,9 +65,7 @@ class ImageFolder:
         return len(self.samples)
 
     def __getitem__(self, index: int):
-        if self.cache is not None:
-            return self.cache[index]
-        return load_sample(self.root, self.samples[index], self.spec)
+        return self.pixels.image(int(self.rows[index]))
 
 
 def scan_folder(
@@ -64,46 +73,63 @@ def scan_folder(
     samples: Sequence[Sample | str],
     spec: ImageSpec,
     *,
+    cache_dir: Path | None = None,
     workers: int = 0,
-    cache_bytes: int = 2 << 30,
     warn: Callable[[str], None] = print,
     progress: bool = True,
 ) -> tuple[ImageFolder, list[tuple[str, str]]]:
-    """Decode every sample once; return the readable ones and the skipped (id, reason).
+    """Decode every sample once into the cache in `cache_dir` (None: a temporary one), or
+    reuse the cache there when it matches; return the readable samples and the skipped
+    (id, reason). `samples` may be plain relative paths (each one a sample); `spec` needs
+    a channel count."""
+    if not spec.channels:
+        raise ValueError("scan_folder needs an ImageSpec with a channel count")
+    root = Path(root)
+    samples = as_samples(samples)
+    cache = PixelCache(cache_dir, root, samples, spec, warn)
+    with cache.locked():
+        cached = cache.load()
+        if cached is None:
+            with cache.build() as writer:
+                _decode(writer, root, samples, spec, workers, progress)
+            cached = cache.load()
+    if cached is None:
+        raise UserError(f"the image cache in {cache.directory} could not be read back")
+    skipped = [(samples[row].id, reason) for row, reason in cached.skipped]
+    for sample_id, reason in skipped:
+        warn(f"warning: skipped unreadable file {sample_id!r} ({reason})")
+    if skipped:
+        warn(f"warning: skipped {len(skipped)} unreadable file(s) of {len(samples)}")
+    rows = np.setdiff1d(np.arange(len(samples)), [row for row, _ in cached.skipped])
+    if not len(rows):
+        raise UserError(f"none of the {len(samples)} image file(s) in {root} could be read")
+    kept = [samples[row] for row in rows]
+    return ImageFolder(root, kept, spec, cached.pixels, rows), skipped
 
-    `samples` may be plain relative paths (each one a sample)."""
-    import torch
+
+def _decode(
+    writer: RowWriter,
+    root: Path,
+    samples: list[Sample],
+    spec: ImageSpec,
+    workers: int,
+    progress: bool,
+) -> None:
+    """Decode every sample (in `workers` processes) into `writer`, with a progress bar."""
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
-    root = Path(root)
-    samples = as_samples(samples)
-    per_image = spec.channels * spec.size * spec.size * 4
-    keep_cache = per_image * len(samples) <= cache_bytes
     loader = DataLoader(
         _TryLoad(root, samples, spec), batch_size=32, num_workers=workers, collate_fn=list
     )
-    kept: list[Sample] = []
-    tensors = []
-    skipped: list[tuple[str, str]] = []
     bar = tqdm(
         total=len(samples), desc="reading images", unit="img", disable=not progress, leave=False
     )
     for batch in loader:
-        for index, image, reason in batch:
-            sample_id = samples[index].id
-            if image is None:
-                skipped.append((sample_id, reason))
-                warn(f"warning: skipped unreadable file {sample_id!r} ({reason})")
-                continue
-            kept.append(samples[index])
-            if keep_cache:
-                tensors.append(image)
+        for index, pixels, reason in batch:
+            if pixels is None:
+                writer.skip(index, reason)
+            else:
+                writer.put(index, pixels)
         bar.update(len(batch))
     bar.close()
-    if skipped:
-        warn(f"warning: skipped {len(skipped)} unreadable file(s) of {len(samples)}")
-    if not kept:
-        raise UserError(f"none of the {len(samples)} image file(s) in {root} could be read")
-    cache = torch.stack(tensors) if keep_cache else None
-    return ImageFolder(root, kept, spec, cache), skipped

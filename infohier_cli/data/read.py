@@ -136,12 +136,17 @@ def _over_black(img):
     return Image.alpha_composite(background, rgba).convert(target)
 
 
+def is_8bit(dtype: np.dtype) -> bool:
+    """Whether pixels of `dtype` are 8-bit data (uint8, or bool from 1-bit images)."""
+    return dtype in (np.uint8, np.bool_)
+
+
 def to_unit_range(values, dtype: np.dtype, intensity: str):
     """Float32 C x H x W tensor in [0, 1] from raw values read as `dtype` (module docstring)."""
     import torch
 
     if intensity == "auto":
-        intensity = "fixed" if dtype in (np.uint8, np.bool_) else "percentile"
+        intensity = "fixed" if is_8bit(dtype) else "percentile"
     if intensity == "fixed":
         if np.issubdtype(dtype, np.integer):
             values = values / float(np.iinfo(dtype).max)
@@ -202,6 +207,11 @@ class ImageSpec:
 
 def load_image(path: Path, spec: ImageSpec):
     """One image as a float32 tensor of shape (spec.channels, spec.size, spec.size)."""
+    return read_image(path, spec)[0]
+
+
+def read_image(path: Path, spec: ImageSpec):
+    """`load_image`'s tensor and whether the file is 8-bit (`is_8bit`)."""
     pixels = read_pixels(Path(path), spec.max_pixels)
     if pixels.ndim != 3 or min(pixels.shape[1:]) < 1:
         raise ValueError(f"unexpected pixel array of shape {pixels.shape}")
@@ -209,21 +219,30 @@ def load_image(path: Path, spec: ImageSpec):
 
     raw = torch.from_numpy(np.nan_to_num(pixels.astype(np.float32)))
     image = to_unit_range(square_resize(raw, spec.size), pixels.dtype, spec.intensity)
-    return match_channels(image, spec.channels) if spec.channels else image
+    if spec.channels:
+        image = match_channels(image, spec.channels)
+    return image, is_8bit(pixels.dtype)
 
 
 def load_sample(root: Path, sample: Sample, spec: ImageSpec):
     """One sample as a (spec.channels, S, S) float32 tensor: each file is loaded to S x S
     in [0, 1], their channels are stacked in file order, then the channel rule applies."""
+    return read_sample(root, sample, spec)[0]
+
+
+def read_sample(root: Path, sample: Sample, spec: ImageSpec):
+    """`load_sample`'s tensor and whether every file of the sample is 8-bit (the
+    decoded-image cache stores it in uint8 then, else in uint16: data/cache.py)."""
     import torch
 
     if len(sample.files) == 1:
-        return load_image(Path(root) / sample.files[0], spec)
+        return read_image(Path(root) / sample.files[0], spec)
     parts = [
-        load_image(Path(root) / rel, ImageSpec(spec.size, 0, spec.intensity, spec.max_pixels))
+        read_image(Path(root) / rel, ImageSpec(spec.size, 0, spec.intensity, spec.max_pixels))
         for rel in sample.files
     ]
-    return match_channels(torch.cat(parts), spec.channels)
+    image = match_channels(torch.cat([part for part, _ in parts]), spec.channels)
+    return image, all(eight_bit for _, eight_bit in parts)
 
 
 def describe_error(error: Exception) -> str:

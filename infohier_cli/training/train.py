@@ -107,13 +107,16 @@ def read_samples(
     config: TrainConfig,
     resumed: Checkpoint | None,
     *,
+    cache_dir: Path,
     workers: int,
     say: Callable[[str], None],
     progress: bool,
 ) -> tuple[TrainConfig, ImageFolder, list[tuple[str, str]]]:
     """Decode the folder's samples with the run's image spec (resolved from the folder for
     a new run, and saved resolved in the config). With `config.group`, channel files are
-    stacked into samples; the incomplete ones are reported with the unreadable."""
+    stacked into samples; the incomplete ones are reported with the unreadable. The
+    decoded samples are kept in (or reused from) the decoded-image cache in `cache_dir`
+    (data/cache.py)."""
     samples, incomplete = folder_samples(folder, config.group)
     for sample_id, reason in incomplete:
         say(f"warning: skipped sample {sample_id!r} ({reason})")
@@ -124,7 +127,7 @@ def read_samples(
         config = config.replace(image_size=spec.size)
     spec = dataclasses.replace(spec, max_pixels=config.max_pixels)
     images, skipped = scan_folder(
-        folder, samples, spec, workers=workers, warn=say, progress=progress
+        folder, samples, spec, cache_dir=cache_dir, workers=workers, warn=say, progress=progress
     )
     return config, images, incomplete + skipped
 
@@ -216,7 +219,13 @@ def train(
             run.clear()
         n_workers = default_workers(torch_device) if workers is None else workers
         config, images, skipped = read_samples(
-            folder, config, resumed, workers=n_workers, say=say, progress=progress and env.is_main
+            folder,
+            config,
+            resumed,
+            cache_dir=run.cache,
+            workers=n_workers,
+            say=say,
+            progress=progress and env.is_main,
         )
         # a misfit of --init-from is refused before anything is written
         start = encoder_start(init, config, images.spec.channels) if init else None
