@@ -100,10 +100,12 @@ def test_training_charts_draw_each_loss_and_skip_the_warm_up(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
-    """A run trained for 2 epochs on 19 images (one with a hostile name), and its tree."""
+    """A run trained for 2 epochs on 19 images (one with a hostile name; one more file is
+    unreadable), and its tree."""
     root = tmp_path_factory.mktemp("report")
     images = make_folder(root / "images")
     shutil.copy(images / "c0" / "img1.png", images / ODD_NAME)
+    (images / "c1" / "broken.png").write_bytes(b"not a picture")
     args = [*TINY_TRAIN, "--run", str(root / "run")]
     result = CliRunner().invoke(app, ["train", str(images), *args])
     assert result.exit_code == 0, result.output
@@ -137,7 +139,7 @@ def test_report_of_a_trained_run(trained: Path):
     assert "it&#x27;s &lt;b&gt;&amp;amp; é (1).png" in page  # the name, escaped once
     assert "<details open>" in page and page.count("<details") >= 3
     assert "<polyline" in page  # the training curves
-    assert "lambda_hc</code> 1.0" in page  # the settings
+    assert "lambda_hc</code> 1.0" in page and "skipped files</code> 1<" in page  # the run
     bound = (4 + 16) * (4 + 12) + 2 * 50
     assert 0 < img_count(page) == page.count("<img") <= bound
     assert not re.search(r"""(src|href)=["']?(https?:|//)""", page)  # nothing from a network

@@ -16,9 +16,10 @@ Names that are not UTF-8 are shown with U+FFFD in place of their undecodable byt
 from __future__ import annotations
 
 import base64
+import csv
 import io
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from html import escape
 from importlib.resources import files
 from pathlib import Path
@@ -62,7 +63,8 @@ def data_uri(picture: np.ndarray) -> str:
 
 @dataclass
 class Thumbnails:
-    """Each leaf's picture read at most once; `uri` maps a leaf to its <img> data URI."""
+    """Each image read at most once (`tick` counts the reads); `uris`: the data URI of
+    every leaf shown so far."""
 
     names: Sequence[str]
     images: Path | None
@@ -106,17 +108,26 @@ def run_facts(run: RunDir) -> RunFacts:
     """The run's settings (from its checkpoint), a summary, and its training log."""
     state = load_checkpoint(run.checkpoint)
     config = config_of(state)
-    skipped = run.skipped.read_text(encoding="utf-8", errors="replace").count("\n")
     rows = [
         ("run folder", str(Path(run.root).resolve())),
         ("trained on", str(state.get("folder", "?"))),
         ("samples", f"{len(state['images']):,}"),
-        ("skipped files", f"{skipped:,}" if run.skipped.exists() else "?"),
+        ("skipped files", _count_skipped(run.skipped)),
         ("epochs trained", str(int(state["epoch"]))),
         ("input channels", str(int(state["in_channels"]))),
         ("infohier version", str(state.get("version") or "?")),
     ]
-    return RunFacts(config.__dict__, str(state.get("folder", "")), rows, read_log(run.log))
+    return RunFacts(asdict(config), str(state.get("folder", "")), rows, read_log(run.log))
+
+
+def _count_skipped(path: Path) -> str:
+    """The rows of a run's skipped.txt (tab-separated, quoted as `run.write_skipped`
+    writes it); '?' when it is missing."""
+    if not path.is_file():
+        return "?"
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        rows = sum(1 for _ in csv.reader(handle, delimiter="\t"))
+    return f"{rows:,}"
 
 
 @dataclass(frozen=True)
