@@ -24,6 +24,7 @@ from infohier_cli.errors import UserError
 from infohier_cli.report.clusters import cluster_roots, cluster_view, expandable, leaf_spans
 from infohier_cli.report.curves import read_log, training_charts
 from infohier_cli.report.dendrogram import members
+from infohier_cli.report.html import shown
 from infohier_cli.training.similarity import normalise
 from infohier_cli.trees.files import write_tree
 from infohier_cli.trees.registry import latent_tree
@@ -96,6 +97,11 @@ def test_training_charts_draw_each_loss_and_skip_the_warm_up(tmp_path: Path):
     log.write_text('{"epoch": 1}\n[1, 2]\n')
     with pytest.raises(UserError, match="line 2"):
         read_log(log)
+
+
+def test_names_are_escaped_once_and_undecodable_bytes_shown_as_replacement():
+    name = b"plate 1/it's <b>\xff \xc3\xa9.png".decode("utf-8", "surrogateescape")
+    assert shown(name) == "plate 1/it&#x27;s &lt;b&gt;\ufffd é.png"
 
 
 @pytest.fixture(scope="module")
