@@ -13,7 +13,6 @@ cluster at a cut into K is the cluster of its nearest training image.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import numpy as np
 
 from infohier_cli.atomic import open_output
 from infohier_cli.errors import UserError
+from infohier_cli.tables import TableWriter
 
 ASSIGN_FORMATS = ("csv", "json")
 CHUNK_CELLS = 1 << 24  # similarities held at once (64 MB in float32)
@@ -126,7 +126,7 @@ def write_placement(placement: Placement, out: Path | str | None, fmt: str) -> N
             ]
             handle.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
             return
-        writer = csv.writer(handle, lineterminator="\n")
+        writer = TableWriter(handle)
         k = placement.neighbours.shape[1]
         header = ["path"] + [f"k{K}" for K in ks]
         header += [c for j in range(1, k + 1) for c in (f"nn{j}", f"d{j}")]

@@ -10,7 +10,6 @@ columns `path, x0.., z0..` with the sample id in `path`.
 
 from __future__ import annotations
 
-import csv
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from infohier_cli.atomic import atomic_open, open_output
 from infohier_cli.errors import UserError
+from infohier_cli.tables import TableWriter
 
 EMBED_FORMATS = ("npz", "csv")
 
@@ -103,7 +103,7 @@ def write_csv(path: Path | str | None, embeddings: Embeddings, with_latent: bool
     if with_latent:
         header += [f"z{i}" for i in range(embeddings.latent.shape[1])]
     with open_output(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
-        writer = csv.writer(handle)
+        writer = TableWriter(handle)
         writer.writerow(header)
         for i, name in enumerate(embeddings.ids):
             values = list(embeddings.disk[i])

@@ -20,7 +20,6 @@ infohier), optimiser, riemannian_optimiser, schedule, riemannian_schedule (state
 from __future__ import annotations
 
 import contextlib
-import csv
 import fcntl
 import json
 import os
@@ -35,6 +34,7 @@ from typing import Any
 from infohier_cli.atomic import atomic_open, atomic_path
 from infohier_cli.config import TrainConfig
 from infohier_cli.errors import UserError
+from infohier_cli.tables import TableWriter
 
 SCHEMA = "infohier-checkpoint"
 SCHEMA_VERSION = 1
@@ -157,7 +157,7 @@ def write_skipped(path: Path, skipped: Sequence[tuple[str, str]]) -> None:
     """`skipped.txt` at `path`: one `id<TAB>reason` line per unreadable sample (a field
     holding a tab, newline or quote is quoted CSV-style, so any file name survives)."""
     with atomic_open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer = TableWriter(handle, delimiter="\t")
         writer.writerows((name, " ".join(reason.split())) for name, reason in skipped)
 
 

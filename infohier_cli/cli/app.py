@@ -304,10 +304,11 @@ def tree(
     ] = LabelMode.path,
 ) -> None:
     """Decode the embeddings into a binary tree and write it as Newick or JSON."""
-    from infohier_cli.trees.files import write_tree
+    from infohier_cli.trees.files import check_labels, write_tree
     from infohier_cli.trees.registry import build_tree
 
     refuse_run_files(out)
+    check_labels(out, labels.value)
     source_file = embeddings or RunDir(run).embeddings
     fmt = format.value if format else ("json" if out.suffix.lower() == ".json" else "newick")
     built = build_tree(source_file, source.value)

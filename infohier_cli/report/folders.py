@@ -12,7 +12,6 @@ non-empty OUT is refused unless `replace` is set, which replaces OUT entirely.
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import tempfile
@@ -20,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from infohier_cli.errors import UserError
+from infohier_cli.tables import TableWriter
 from infohier_cli.trees.tree import Tree
 
 MANIFEST = "clusters.csv"
@@ -80,7 +80,7 @@ def write_cluster_folders(
         with open(
             staging / MANIFEST, "w", newline="", encoding="utf-8", errors="surrogateescape"
         ) as handle:
-            writer = csv.writer(handle)
+            writer = TableWriter(handle)
             writer.writerow(["path", "cluster"])
             writer.writerows(
                 (sample_id, names[c]) for sample_id, c in zip(tree.names, clusters, strict=True)

@@ -3,12 +3,12 @@ and the disk plot (`infohier export`)."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 
 from infohier_cli.atomic import atomic_open, open_output
 from infohier_cli.errors import UserError
+from infohier_cli.tables import TableWriter
 from infohier_cli.trees.tree import Tree
 
 TREE_FORMATS = ("newick", "json")
@@ -16,22 +16,30 @@ EXPORT_FORMATS = (*TREE_FORMATS, "csv")
 LABEL_MODES = ("path", "stem", "id")  # leaf labels: sample id, its file stem, or L000001...
 
 
+def check_labels(out: Path | str, labels: str) -> None:
+    """UserError for `--labels id` to stdout: the ids would have no map to their paths."""
+    if labels == "id" and str(out) == "-":
+        raise UserError("--labels id needs a file --out: OUT.ids.tsv maps the ids to paths")
+
+
 def write_tree(tree: Tree, out: Path | str, fmt: str, labels: str = "path") -> None:
     """Write Newick or JSON to `out` ('-' = stdout), atomically; labels path|stem|id.
-    With 'id' leaves are L000001..., and `out`.ids.tsv maps each id to its path."""
+    With 'id' leaves are L000001..., and `out`.ids.tsv maps each id to its path (TSV with
+    a header `id, path`, LF line endings, a path holding a tab, CR, LF or '"' quoted as
+    CSV does: tables.py)."""
+    check_labels(out, labels)
     names = tree.names
     if labels == "stem":
         names = unique_names([Path(name).stem for name in tree.names])
     elif labels == "id":
         width = max(6, len(str(tree.n)))
         names = [f"L{i + 1:0{width}d}" for i in range(tree.n)]
-        if str(out) != "-":
-            with atomic_open(
-                f"{out}.ids.tsv", "w", encoding="utf-8", errors="surrogateescape", newline=""
-            ) as handle:
-                writer = tsv_writer(handle)
-                writer.writerow(["id", "path"])
-                writer.writerows(zip(names, tree.names, strict=True))
+        with atomic_open(
+            f"{out}.ids.tsv", "w", encoding="utf-8", errors="surrogateescape", newline=""
+        ) as handle:
+            writer = TableWriter(handle, delimiter="\t")
+            writer.writerow(["id", "path"])
+            writer.writerows(zip(names, tree.names, strict=True))
     text = (
         tree.to_newick(names)
         if fmt == "newick"
@@ -59,17 +67,14 @@ def unique_names(names: Sequence[str]) -> list[str]:
     return unique
 
 
-def tsv_writer(handle):
-    """A TSV writer that quotes (CSV-style) any field holding a tab, newline or quote."""
-    return csv.writer(handle, delimiter="\t", lineterminator="\n")
-
-
 def read_tree(path: Path) -> Tree:
     """A tree from Newick or infohier JSON (JSON when the text starts with '{')."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such tree file: {path}")
-    text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    # newline="": a CR inside a quoted name is part of the name, not a line end
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        text = handle.read()
     if not text.strip():
         raise UserError(f"{path} is empty")
     return Tree.from_json(text) if text.lstrip().startswith("{") else Tree.from_newick(text)
@@ -97,7 +102,7 @@ def write_cuts(tree: Tree, ks: Sequence[int], out: Path | str | None) -> None:
     """CSV: path (the sample id), then its cluster id when the tree is cut into each k."""
     cuts = [tree.cut(k) for k in ks]
     with open_output(out, newline="", encoding="utf-8", errors="surrogateescape") as handle:
-        writer = csv.writer(handle)
+        writer = TableWriter(handle)
         writer.writerow(["path"] + [f"k{k}" for k in ks])
         for i, name in enumerate(tree.names):
             writer.writerow([name] + [int(c[i]) for c in cuts])
