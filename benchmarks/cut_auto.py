@@ -1,15 +1,18 @@
 """How often `export --cut auto` finds the true number of classes.
 
 usage: python benchmarks/cut_auto.py FOLDER [FOLDER ...] [--run FOLDER=RUN_DIR ...]
-       [--image-size S] [--no-baselines]
+       [--source auto|disk|latent ...] [--image-size S] [--no-baselines]
 
 Each FOLDER holds labels.csv (path,class[,superclass]; used only to score), as built by
 `python benchmarks/make_suite.py OUT` or shipped in sample_data/. For every folder the trees
 scored are Ward trees on classical features (raw pixels, PCA-50 of the pixels) and, for each
-`--run FOLDER=RUN_DIR` whose FOLDER matches (by path or by folder name), the run's latent
-tree (`infohier tree --source latent`). For each tree both criteria of
+`--run FOLDER=RUN_DIR` whose FOLDER matches (by path or by folder name), the run's tree
+from each `--source` (default auto: the tree `infohier tree` gives; a source that resolves
+to one already scored is skipped). For each tree both criteria of
 `infohier_cli/trees/cut_auto.py` choose k: gap (from the tree alone) and silhouette (on the
-features or latents the tree was built from). A hit is k == the number of classes; k equal
+features the tree was built from, or for a run the latents, as `export --cut auto
+--auto-criterion silhouette --embeddings RUN/embeddings.npz` does). The run folders are
+only read. A hit is k == the number of classes; k equal
 to the number of superclasses is counted apart. Prints one markdown table and a summary.
 Nothing is trained here.
 """
@@ -30,7 +33,7 @@ from quality import pixel_matrix  # noqa: E402
 from infohier_cli.embeddings import load_embeddings  # noqa: E402
 from infohier_cli.run import RunDir  # noqa: E402
 from infohier_cli.trees.cut_auto import AUTO_CRITERIA, choose_k  # noqa: E402
-from infohier_cli.trees.registry import build_tree  # noqa: E402
+from infohier_cli.trees.registry import build_tree, resolve_source, shape_of  # noqa: E402
 from infohier_cli.trees.tree import Tree  # noqa: E402
 
 
@@ -47,7 +50,9 @@ def label_counts(folder: Path, names: list[str]) -> tuple[int, int | None]:
     return len(classes), (len(supers) or None)
 
 
-def trees_for(folder: Path, runs: list[tuple[str, Path]], size: int, baselines: bool):
+def trees_for(
+    folder: Path, runs: list[tuple[str, Path]], sources: list[str], size: int, baselines: bool
+):
     """Yield (label, tree, features in leaf order) for one folder."""
     if baselines:
         names, pixels, _ = pixel_matrix(folder, size)
@@ -60,19 +65,26 @@ def trees_for(folder: Path, runs: list[tuple[str, Path]], size: int, baselines: 
         if key not in (str(folder), folder.name):
             continue
         emb = load_embeddings(RunDir(run_dir).embeddings)
-        tree = build_tree(RunDir(run_dir).embeddings, "latent")
         row = {name: i for i, name in enumerate(emb.ids)}
-        yield (
-            f"run {Path(run_dir).name}: latent tree",
-            tree,
-            emb.latent[[row[n] for n in tree.names]],
-        )
+        for source in dict.fromkeys(resolve_source(s, *shape_of(emb)) for s in sources):
+            tree = build_tree(RunDir(run_dir).embeddings, source)
+            yield (
+                f"run {Path(run_dir).name}: {source} tree",
+                tree,
+                emb.latent[[row[n] for n in tree.names]],
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+")
     parser.add_argument("--run", action="append", default=[], help="FOLDER=RUN_DIR")
+    parser.add_argument(
+        "--source",
+        action="append",
+        choices=("auto", "disk", "latent"),
+        help="tree of each run (repeatable; default auto)",
+    )
     parser.add_argument("--image-size", type=int, default=0, help="0 = as infohier's auto")
     parser.add_argument("--no-baselines", action="store_true", help="score only --run trees")
     args = parser.parse_args()
@@ -82,7 +94,7 @@ def main() -> None:
     hits = {c: [0, 0, 0] for c in AUTO_CRITERIA}  # class hits, superclass hits, trees
     for folder in args.folders:
         for label, tree, features in trees_for(
-            folder, runs, args.image_size, not args.no_baselines
+            folder, runs, args.source or ["auto"], args.image_size, not args.no_baselines
         ):
             classes, supers = label_counts(folder, tree.names)
             cells = []
