@@ -37,18 +37,22 @@ class LeafSpans:
 
 
 def leaf_spans(tree: Tree) -> LeafSpans:
-    """The leaf span of every node, in one post-order pass."""
-    order = tree.leaf_order()
-    start = np.empty(2 * tree.n - 1, dtype=np.int64)
-    end = np.empty_like(start)
-    start[order] = np.arange(tree.n)
-    end[order] = np.arange(1, tree.n + 1)
-    kids = tree.children()
-    for row in range(tree.n - 1):  # children have smaller ids than their parent
+    """The leaf span of every node, in two passes over the merges: sizes bottom-up, then
+    starts top-down (a node's first child on the left, as in `Tree.leaf_order`)."""
+    n = tree.n
+    kids = tree.children().tolist()
+    size = [1] * n + [0] * (n - 1)
+    for row, (a, b) in enumerate(kids):
+        size[n + row] = size[a] + size[b]
+    start = [0] * (2 * n - 1)
+    for row in range(n - 2, -1, -1):  # parents before children
         a, b = kids[row]
-        start[tree.n + row] = min(start[a], start[b])
-        end[tree.n + row] = max(end[a], end[b])
-    return LeafSpans(order, start, end)
+        start[a] = start[n + row]
+        start[b] = start[n + row] + size[a]
+    first = np.array(start, dtype=np.int64)
+    order = np.empty(n, dtype=np.int64)
+    order[first[:n]] = np.arange(n)
+    return LeafSpans(order, first, first + np.array(size, dtype=np.int64))
 
 
 def cluster_roots(tree: Tree, k: int, spans: LeafSpans) -> np.ndarray:
