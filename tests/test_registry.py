@@ -9,7 +9,7 @@ from scipy.cluster.hierarchy import is_monotonic, is_valid_linkage
 
 from infohier_cli.embeddings import Embeddings, save_embeddings
 from infohier_cli.errors import UserError
-from infohier_cli.trees import registry
+from infohier_cli.trees import latent, registry
 from infohier_cli.trees.disk import decode
 from infohier_cli.trees.latent import latent_linkage
 
@@ -26,12 +26,12 @@ def test_registry_names_and_sources():
     assert {"disk", "latent"} <= set(registry.BUILDERS)
     assert registry.source_names()[0] == "auto"
     assert registry.resolve_source("auto", 10) == "latent"
-    assert registry.resolve_source("auto", registry.LATENT_AUTO_MAX + 1) == "disk"
+    assert registry.resolve_source("auto", 10**7) == "latent"  # 2-D disk: never falls back
     assert registry.resolve_source("auto", 10, ball_dim=16) == "disk"
     assert registry.resolve_source("auto", 10, ball_dim=16, ball_trained=False) == "latent"
     big = registry.BALL_EXACT_MAX + 1
     assert registry.resolve_source("auto", big, ball_dim=16) == "latent"
-    assert registry.resolve_source("auto", registry.LATENT_AUTO_MAX + 1, ball_dim=3) == "latent"
+    assert registry.resolve_source("auto", 10**7, ball_dim=3) == "latent"
     with pytest.raises(UserError, match="--source must be one of"):
         registry.resolve_source("nope", 10)
 
@@ -78,3 +78,25 @@ def test_a_registered_builder_is_available_by_name(monkeypatch):
 
     assert "first-two" in registry.source_names()
     assert registry.build("first-two", embeddings()).names == embeddings().ids
+
+
+def test_auto_switches_to_the_cell_tree_above_both_thresholds(monkeypatch):
+    """Lowered thresholds stand for 10,000 (ball decoding) and 15,000 (exact Ward)."""
+    rng = np.random.default_rng(3)
+    n = 120
+    emb = Embeddings(
+        [f"s{i:03d}" for i in range(n)],
+        rng.normal(size=(n, 16)).astype(np.float32),
+        (0.5 * rng.uniform(-1, 1, size=(n, 16)) / 4).astype(np.float32),
+    )
+    monkeypatch.setattr(registry, "BALL_EXACT_MAX", 200)
+    np.testing.assert_array_equal(registry.build("auto", emb).linkage, decode(emb.disk).linkage)
+    monkeypatch.setattr(registry, "BALL_EXACT_MAX", 60)
+    monkeypatch.setattr(latent, "EXACT_MAX", 100)
+    calls = []
+    kmeans = latent.kmeans_cells
+    monkeypatch.setattr(latent, "kmeans_cells", lambda *a: calls.append(a[1]) or kmeans(*a))
+    tree = registry.build("auto", emb)
+    assert calls == [latent.default_cells(n)]  # the cell tree, not exact Ward
+    assert is_valid_linkage(tree.linkage) and is_monotonic(tree.linkage)
+    np.testing.assert_array_equal(tree.linkage, latent_linkage(emb.latent, exact_max=100))

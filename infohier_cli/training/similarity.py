@@ -33,15 +33,19 @@ def latent_similarity(z, *, center: bool = True, detach: bool = True):
     return cosine_to_weight(unit @ unit.T)
 
 
-def normalise(latent: np.ndarray, mean: np.ndarray | None = None) -> np.ndarray:
-    """Centre on the mean and scale each row to unit length. (n, D) -> (n, D) float64.
+def normalise(
+    latent: np.ndarray, mean: np.ndarray | None = None, dtype: type = np.float64
+) -> np.ndarray:
+    """Centre on the mean and scale each row to unit length. (n, D) -> (n, D) `dtype`.
 
-    `mean` (D,) is the centre m; by default the rows' own mean. New samples placed among
-    trained ones (`infohier assign`) are centred on the training mean."""
-    centred = np.asarray(latent, dtype=np.float64)
-    m = centred.mean(axis=0, keepdims=True) if mean is None else np.asarray(mean)[None]
-    centred = centred - m
-    return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
+    `mean` (D,) is the centre m; by default the rows' own mean (summed in float64). New
+    samples placed among trained ones (`infohier assign`) are centred on the training mean.
+    One new array, changed in place (float32 halves the memory of a million latents)."""
+    m = np.asarray(latent).mean(axis=0, dtype=np.float64) if mean is None else np.asarray(mean)
+    centred = np.array(latent, dtype=dtype)
+    centred -= m[None].astype(dtype)
+    centred /= np.maximum(np.sqrt(np.einsum("ij,ij->i", centred, centred)), 1e-12)[:, None]
+    return centred
 
 
 def pair_similarity(unit: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:

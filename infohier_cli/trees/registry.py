@@ -9,13 +9,19 @@ benchmarks and the tests pick builders by name here.
             the depth of the hyperbolic LCA: O(n log n) in the 2-D disk, O(n²) time (O(n)
             memory) in a ball of more dimensions
     latent  Ward on the normalised latents (`latent.py`), exact up to 15,000 samples,
-            anchored above
-    auto    `latent` when the hierarchical loss did not train the ball (`--lambda-hc 0`);
-            in a ball of more than 2 dimensions (the default, 16): `disk` up to
-            BALL_EXACT_MAX samples, `latent` above; in the 2-D disk: `latent` up to
-            LATENT_AUTO_MAX samples, `disk` above. The tree is taken from the space the
-            hierarchical loss trains wherever its exact decoding is affordable: on the
-            development suite it beat Ward on the latents (BENCHMARKS.md).
+            above that Ward inside and between k-means cells: O(n·√n·D) time, O(n·D)
+            memory (1,000,000 × 512 latents in about a minute, BENCHMARKS.md)
+    auto    in a ball of more than 2 dimensions (the default, 16) trained by the
+            hierarchical loss: `disk` up to BALL_EXACT_MAX samples, `latent` above;
+            otherwise (`--lambda-hc 0`, or the 2-D disk) `latent` at every size. The tree
+            is taken from the space the hierarchical loss trains wherever its exact
+            decoding is affordable: on the development suite it beat Ward on the latents
+            (BENCHMARKS.md). Above BALL_EXACT_MAX the ball is not decoded: its exact
+            decoding is O(n²) (17 s at 10,000 points, so hours at 1,000,000) and no
+            faster exact method is known in more than 2 dimensions, while the latent tree
+            stays near exact Ward at every size. The 2-D disk decodes fast at any size,
+            but its tree was weaker than the latent tree on the development suite, so
+            `auto` no longer falls back to it for large folders.
 
 To add a builder: write `def my_tree(emb: Embeddings) -> Tree` and decorate it with
 `@register("name", needs_latent=...)` in this module (the CLI reads the names when it is
@@ -33,7 +39,6 @@ from infohier_cli.errors import UserError
 from infohier_cli.trees.tree import Tree
 
 BALL_EXACT_MAX = 10_000  # `auto` decodes a ball of > 2 dimensions (O(n²) time) up to here
-LATENT_AUTO_MAX = 200_000  # in the 2-D disk, `auto` builds the latent tree up to here
 AUTO = "auto"
 
 
@@ -70,11 +75,7 @@ def resolve_source(source: str, n: int, ball_dim: int = 2, ball_trained: bool = 
     """The builder `source` stands for with n samples in a `ball_dim`-dimensional ball
     (`auto` -> disk or latent, see the module docstring)."""
     if source == AUTO:
-        if not ball_trained:
-            return "latent"
-        if ball_dim > 2:
-            return "disk" if n <= BALL_EXACT_MAX else "latent"
-        return "latent" if n <= LATENT_AUTO_MAX else "disk"
+        return "disk" if ball_trained and ball_dim > 2 and n <= BALL_EXACT_MAX else "latent"
     if source not in BUILDERS:
         raise UserError(f"--source must be one of {', '.join(source_names())}, not {source!r}")
     return source
@@ -91,7 +92,7 @@ def disk_tree(emb: Embeddings) -> Tree:
 
 @register("latent", needs_latent=True)
 def latent_tree(emb: Embeddings) -> Tree:
-    """Ward linkage on the normalised latents (anchored above 15,000 samples)."""
+    """Ward linkage on the normalised latents (by k-means cells above 15,000 samples)."""
     from infohier_cli.trees.latent import latent_linkage
 
     if emb.latent is None:
