@@ -19,7 +19,7 @@ from infohier_cli.run import Checkpoint, RunDir
 from infohier_cli.training.train import settle_config
 
 WIDE = {"COLUMNS": "1000", "TERMINAL_WIDTH": "1000", "NO_COLOR": "1"}
-COMMANDS = ("train", "embed", "tree", "export", "eval")
+COMMANDS = ("train", "embed", "tree", "export", "eval", "report")
 
 
 def help_blocks(command: str, monkeypatch) -> dict[str, str]:
