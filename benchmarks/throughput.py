@@ -1,25 +1,49 @@
-"""`infohier embed`'s forward pass against a bare ResNet-18 forward at the same batch and
-image size (design target: at least 80% of the bare rate).
+"""`infohier embed` and `infohier train` against bare ResNet-18 passes of the same backbone.
 
 usage: python benchmarks/throughput.py [--n 2048] [--batch-size 256] [--image-size 32]
                                        [--width 32] [--channels 1] [--repeats 3]
+                                       [--train-images 1024] [--train-batch 64]
+                                       [--train-epochs 4]
 
-Both sides run in this process on the same in-memory images (no decoding), so the ratio
-isolates what infohier adds: the data loader, the projector and the Poincaré head.
-Prints one markdown table with the best of `--repeats` timings.
+Embedding row: `embed_images` against a bare forward at the same batch and image size, on
+the same in-memory images (no decoding), so the ratio isolates what infohier adds: the data
+loader, the projector and the Poincaré head (design target: at least 80% of the bare rate).
+
+Training row: `infohier train`'s loop, built by the library as `train` builds it
+(`build_learner`, `make_loader`, `fit`; the config's defaults but for the sizes given and
+`--warmup-epochs 0`, so every epoch carries the hierarchical loss) on a generated folder of
+`--train-images` PNGs: the loader, both augmented views, NT-Xent + the Dasgupta triplet
+loss and the optimiser steps (an image = one image's two views). After each epoch the bare
+pass runs as many steps: a forward + backward of the same backbone on both views of a
+batch (2·`--train-batch` images at once, no optimiser step). Interleaving the two keeps
+their ratio fair when the machine's load drifts. The row gives the medians over the epochs
+after the first and the median of the per-epoch ratios; target: at least 0.85.
+`--n 0` leaves out the embedding rows, `--train-images 0` the training rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
+import sys
+import tempfile
 import time
+from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from infohier_cli.config import TrainConfig
+from infohier_cli.data import ImageSpec, scan_folder
 from infohier_cli.embed import embed_images
 from infohier_cli.model.encoder import resnet18_backbone
 from infohier_cli.model.network import InfoHierModel
+from infohier_cli.runtime.device import default_workers
+from infohier_cli.runtime.distributed import DistEnv
+from infohier_cli.training.fit import fit
+from infohier_cli.training.setup import build_learner
+from infohier_cli.training.train import make_loader
 
 
 def best_seconds(function, repeats: int) -> float:
@@ -31,15 +55,52 @@ def best_seconds(function, repeats: int) -> float:
     return min(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2048)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--width", type=int, default=32)
-    parser.add_argument("--channels", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+def training_rates(args: argparse.Namespace) -> list[tuple[float, float]]:
+    """Per epoch: (`infohier train`'s images/s, the bare backbone's forward + backward
+    images/s measured right after that epoch), on a generated folder."""
+    rng = np.random.default_rng(0)
+    mode = "L" if args.channels == 1 else "RGB"
+    shape = (args.image_size, args.image_size) + (() if args.channels == 1 else (3,))
+    config = TrainConfig(
+        image_size=args.image_size,
+        width=args.width,
+        batch_size=args.train_batch,
+        epochs=args.train_epochs,
+        warmup_epochs=0,
+    )
+    device, env = torch.device("cpu"), DistEnv()
+    with tempfile.TemporaryDirectory() as tmp:
+        names = [f"img{i:05d}.png" for i in range(args.train_images)]
+        for name in names:
+            pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+            Image.fromarray(pixels, mode).save(Path(tmp) / name)
+        spec = ImageSpec(args.image_size, args.channels)
+        images, _ = scan_folder(Path(tmp), names, spec, progress=False, warn=lambda _: None)
+        learner = build_learner(config, args.channels, device, env)
+        loader = make_loader(images, config, env, default_workers(device), device)
+        bare = resnet18_backbone(args.channels, args.image_size, args.width).train()
+        views = torch.rand(2 * args.train_batch, args.channels, args.image_size, args.image_size)
+        rates = []
+
+        def bare_epoch(_epoch: int, log: dict) -> None:
+            started = time.perf_counter()
+            for _ in range(len(loader)):
+                bare.zero_grad(set_to_none=True)
+                bare(views).sum().backward()
+            bare_rate = len(loader) * args.train_batch / (time.perf_counter() - started)
+            rates.append((log["images"] / log["seconds"], bare_rate))
+            print(
+                f"epoch {len(rates)}: train {rates[-1][0]:.1f}, bare {bare_rate:.1f} images/s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        fit(learner, loader, 0, on_epoch_end=bare_epoch, progress=False)
+    return rates
+
+
+def embed_rows(args: argparse.Namespace) -> None:
+    """The embedding table: bare forward against `embed_images`, best of `--repeats`."""
     torch.manual_seed(0)
     images = torch.rand(args.n, args.channels, args.image_size, args.image_size)
     device = torch.device("cpu")
@@ -58,7 +119,7 @@ def main() -> None:
     bare_rate = args.n / best_seconds(bare_pass, args.repeats)
     embed_rate = args.n / best_seconds(embed_pass, args.repeats)
     print(
-        f"torch threads: {torch.get_num_threads()}, {args.n} images "
+        f"embedding: {args.n} images "
         f"{args.channels}x{args.image_size}x{args.image_size}, width {args.width}, "
         f"batch {args.batch_size}\n"
     )
@@ -66,8 +127,44 @@ def main() -> None:
     print(f"| bare ResNet-18 backbone forward | {bare_rate:.0f} | 1.00 |")
     print(
         f"| infohier embed_images (loader, backbone, projector, head) | {embed_rate:.0f} "
-        f"| {embed_rate / bare_rate:.2f} |"
+        f"| {embed_rate / bare_rate:.2f} |\n"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2048)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--width", type=int, default=32)
+    parser.add_argument("--channels", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train-images", type=int, default=1024)
+    parser.add_argument("--train-batch", type=int, default=64)
+    parser.add_argument("--train-epochs", type=int, default=4)
+    args = parser.parse_args()
+    print(f"torch threads: {torch.get_num_threads()}\n")
+    if args.n:
+        embed_rows(args)
+    if args.train_images:
+        rates = training_rates(args)
+        print(
+            f"training: {args.train_images} images, batch {args.train_batch}, both views; "
+            "per epoch (train, bare) images/s: "
+            + ", ".join(f"({t:.1f}, {b:.1f})" for t, b in rates)
+            + "\n"
+        )
+        kept = rates[1:] or rates
+        trained = statistics.median(t for t, _ in kept)
+        bare_trained = statistics.median(b for _, b in kept)
+        ratio = statistics.median(t / b for t, b in kept)
+        print("| pass | images/s | ratio |\n|---|---|---|")
+        bare_row = "bare ResNet-18 backbone forward + backward, both views"
+        print(f"| {bare_row} | {bare_trained:.1f} | 1.00 |")
+        print(
+            "| infohier train (loader, augmentation, both views, NT-Xent + HC loss, "
+            f"optimiser steps) | {trained:.1f} | {ratio:.2f} |"
+        )
 
 
 if __name__ == "__main__":

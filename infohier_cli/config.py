@@ -32,6 +32,7 @@ RADIUS_MODES = ("fixed", "free")
 INTENSITY_MODES = ("auto", "percentile", "fixed")
 CHANNEL_POLICIES = ("auto", "gray", "rgb")
 SYMMETRIES = ("none", "hflip", "dihedral")
+SWITCHES = ("auto", "on", "off")  # GPU-path settings: auto = on for CUDA (runtime/device.py)
 
 
 BUDGET_FORMAT = "--time-budget must be a duration such as 90s, 10m or 1.5h (0 = none)"
@@ -111,7 +112,7 @@ class TrainConfig:
     image_size: int = setting(
         0,
         "Images are cropped to their centred square and resized to S x S; 0 = auto: "
-        "twice the median short side, within 16..32.",
+        "twice the median short side, within 16..32 (16..64 on CUDA).",
         min=0,
         max=1024,
     )
@@ -200,6 +201,26 @@ class TrainConfig:
     blur_prob: float = setting(0.3, "Probability of a Gaussian blur.")
     jitter: float = setting(0.4, "Brightness/contrast jitter strength.", min=0.0)
     color_jitter: float = setting(0.0, "Saturation/hue jitter, RGB only; 0 = off.", min=0.0)
+    batch_augment: str = setting(
+        "auto",
+        "Make the views of a whole batch at once with tensor ops on the device, instead of "
+        "per image in the data loader: auto (on CUDA), on, off.",
+        choices=SWITCHES,
+        resumable=True,
+    )
+    amp: str = setting(
+        "auto",
+        "Mixed precision (bfloat16 autocast of the encoder; the ball and the losses stay "
+        "float32): auto (on a CUDA device with bfloat16), on (also on the CPU), off.",
+        choices=SWITCHES,
+        resumable=True,
+    )
+    channels_last: str = setting(
+        "auto",
+        "Channels-last memory format for the convolutions: auto (on CUDA), on, off.",
+        choices=SWITCHES,
+        resumable=True,
+    )
     seed: int = setting(0, "Random seed; a CPU run with the same seed is reproducible.", min=0)
     group: str = setting(
         "",

@@ -1,4 +1,5 @@
-"""SSL views: shapes and dtype kept, values in [0, 1], deterministic under a seed."""
+"""SSL views, per image and batched: shapes and dtype kept, values in [0, 1], deterministic
+under a seed; the batched crop/mirror geometry against the exact flips and turns."""
 
 from __future__ import annotations
 
@@ -7,6 +8,23 @@ import torch
 
 from infohier_cli.config import TrainConfig
 from infohier_cli.training.augment import TwoViews, build_view, sample_seed
+from infohier_cli.training.batch_views import (
+    BLUR,
+    COL,
+    CX,
+    CY,
+    HFLIP,
+    HUE,
+    JIT,
+    N_DRAWS,
+    ROT,
+    SAT,
+    SCALE,
+    SIGMA,
+    VFLIP,
+    BatchViews,
+    batch_view,
+)
 
 SYMMETRIES = ("none", "hflip", "dihedral")
 
@@ -51,3 +69,89 @@ def test_sample_seed_mixes_its_parts():
     seeds = {sample_seed(s, e, i) for s in range(3) for e in range(3) for i in range(3)}
     assert len(seeds) == 27 and all(0 <= s < 2**63 for s in seeds)
     assert sample_seed(1, 2, 3) == sample_seed(1, 2, 3)
+
+
+# --- the batched views (batch_views.py, --batch-augment) ---
+
+
+def batch_views(images: torch.Tensor, config: TrainConfig, indices=None, epoch: int = 0):
+    views = BatchViews(images, config)
+    views.epoch = epoch
+    indices = torch.arange(len(images)) if indices is None else indices
+    return views.on_device((indices, images), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("symmetry", SYMMETRIES)
+def test_batched_views_keep_shape_and_range_and_differ_between_views(channels, symmetry):
+    config = TrainConfig(image_size=16, symmetry=symmetry, color_jitter=0.4, blur_prob=0.5)
+    images = torch.rand(6, channels, 16, 16, generator=torch.Generator().manual_seed(0))
+    view1, view2 = batch_views(images, config)
+    for view in (view1, view2):
+        assert view.shape == images.shape and view.dtype == torch.float32
+        assert float(view.min()) >= 0.0 and float(view.max()) <= 1.0
+    for i in range(6):
+        assert not torch.equal(view1[i], view2[i])
+
+
+def test_batched_views_are_deterministic_per_image_and_vary_with_seed_and_epoch():
+    config = TrainConfig(image_size=16, symmetry="dihedral", color_jitter=0.4, seed=7)
+    images = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    first = batch_views(images, config)
+    again = batch_views(images, config)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    # image 2's views do not depend on the batch it comes in (so not on DDP's split)
+    alone = batch_views(images[2:3], config, indices=torch.tensor([2]))
+    for whole, single in zip(first, alone, strict=True):
+        torch.testing.assert_close(whole[2:3], single, rtol=0, atol=1e-6)
+    assert not torch.equal(first[0], batch_views(images, config.replace(seed=8))[0])
+    assert not torch.equal(first[0], batch_views(images, config, epoch=1)[0])
+
+
+def draws(values: dict[int, float] | None = None) -> torch.Tensor:
+    """One image's uniforms (1, N_DRAWS): a full-image crop, no jitter, no colour, no blur,
+    unless `values` ({column: uniform}) says otherwise."""
+    u = torch.full((1, N_DRAWS), 0.5)
+    u[0, SCALE], u[0, JIT], u[0, COL], u[0, BLUR] = 1.0, 0.99, 0.99, 0.99
+    for column, value in (values or {}).items():
+        u[0, column] = value
+    return u
+
+
+def test_a_full_crop_is_the_image_and_mirrors_are_the_dihedral_images():
+    image = torch.rand(1, 2, 16, 16, generator=torch.Generator().manual_seed(3))
+    plain = TrainConfig(image_size=16, symmetry="none", blur_prob=0.5)
+    torch.testing.assert_close(batch_view(image, draws(), plain), image, rtol=0, atol=1e-5)
+    hflip = TrainConfig(image_size=16, symmetry="hflip", blur_prob=0.5)
+    flipped = batch_view(image, draws({HFLIP: 0.2}), hflip)
+    torch.testing.assert_close(flipped, image.flip(-1), rtol=0, atol=1e-5)
+    dihedral = TrainConfig(image_size=16, symmetry="dihedral", blur_prob=0.5)
+    group = [torch.rot90(m, k, dims=(-2, -1)) for m in (image, image.flip(-1)) for k in range(4)]
+    seen = set()
+    for h in (0.2, 0.8):
+        for v in (0.2, 0.8):
+            for rot in (0.1, 0.3, 0.6, 0.9):
+                view = batch_view(image, draws({HFLIP: h, VFLIP: v, ROT: rot}), dihedral)
+                matches = [j for j, g in enumerate(group) if torch.allclose(view, g, atol=1e-5)]
+                assert len(matches) == 1
+                seen.add(matches[0])
+    assert seen == set(range(8))  # every element of the dihedral group is reached
+
+
+def test_a_crop_magnifies_and_the_blur_and_colour_keep_what_they_should():
+    ramp = torch.linspace(0, 1, 16).expand(1, 1, 16, 16).contiguous()  # brighter to the right
+    config = TrainConfig(image_size=16, crop_scale_min=0.25, blur_prob=0.5)
+    left = batch_view(ramp, draws({SCALE: 0.0, CX: 0.0, CY: 0.0}), config)  # the top-left quarter
+    assert float(left.max()) < 0.55 and float(left[..., -1].mean()) > float(left[..., 0].mean())
+    flat = torch.full((1, 3, 16, 16), 0.4)
+    blurred = batch_view(flat, draws({BLUR: 0.1, SIGMA: 1.0}), config)  # a blur keeps a flat image
+    torch.testing.assert_close(blurred, flat, rtol=0, atol=1e-5)
+    grey = torch.rand(1, 1, 16, 16).expand(1, 3, 16, 16).contiguous()
+    coloured = batch_view(
+        grey, draws({COL: 0.1, SAT: 0.9, HUE: 0.9}), config.replace(color_jitter=0.8)
+    )
+    torch.testing.assert_close(coloured, grey, rtol=0, atol=1e-5)  # grey stays grey
+    red = torch.zeros(1, 3, 16, 16)
+    red[:, 0] = 0.8
+    turned = batch_view(red, draws({COL: 0.1, HUE: 1.0}), config.replace(color_jitter=0.8))
+    assert float((turned - red).abs().max()) > 0.1  # a hue turn changes a colour

@@ -23,6 +23,7 @@ from infohier_cli.data import (
     scan_folder,
 )
 from infohier_cli.errors import UserError
+from infohier_cli.runtime.device import auto_size_max
 
 ODD_NAMES = [
     "with space.png",
@@ -149,6 +150,15 @@ def test_auto_image_size_is_twice_the_median_side_within_bounds(sides, expected)
     shapes = [(1, side, side + 3) for side in sides]
     assert resolve_image_size(0, shapes) == expected
     assert resolve_image_size(20, shapes) == 20
+
+
+@pytest.mark.parametrize(
+    ("sides", "expected"), [([12], 24), ([28, 30], 64), ([500, 2000], 64), ([], 64)]
+)
+def test_a_gpu_auto_image_size_allows_up_to_64(sides, expected):
+    shapes = [(1, side, side + 3) for side in sides]
+    assert resolve_image_size(0, shapes, largest=auto_size_max(torch.device("cuda"))) == expected
+    assert auto_size_max(torch.device("cpu")) == 32
 
 
 def test_resolve_spec_samples_the_folder_only_for_auto(tmp_path: Path, monkeypatch):

@@ -105,8 +105,12 @@ def test_a_killed_process_resumes_bit_for_bit(image_folder, tmp_path, sig):
         assert torch.equal(value, split["model"][key]), (key, epochs_done, delay)
 
 
-def test_resume_gives_the_same_weights_as_a_straight_run(image_folder, tmp_path):
-    run(image_folder, tmp_path / "straight", epochs=4)
+GPU_PATH = dict(batch_augment="on", amp="on", channels_last="on")  # on the CPU here
+
+
+@pytest.mark.parametrize("paths", [{}, GPU_PATH], ids=["default", "gpu-path"])
+def test_resume_gives_the_same_weights_as_a_straight_run(image_folder, tmp_path, paths):
+    run(image_folder, tmp_path / "straight", epochs=4, **paths)
 
     def interrupt_after_epoch_2(message: str) -> None:
         if message.startswith("epoch 2/4"):
@@ -116,7 +120,7 @@ def test_resume_gives_the_same_weights_as_a_straight_run(image_folder, tmp_path)
         train(
             image_folder,
             tmp_path / "split",
-            {**TINY, "epochs": 4},
+            {**TINY, "epochs": 4, **paths},
             device="cpu",
             progress=False,
             warn=interrupt_after_epoch_2,

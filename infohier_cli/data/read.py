@@ -32,7 +32,7 @@ from infohier_cli.data.samples import Sample
 LUMINANCE = (0.299, 0.587, 0.114)
 PERCENTILES = (0.5, 99.5)
 SHAPE_SAMPLE = 64  # images looked at to pick the channel count and size
-AUTO_SIZE_MIN, AUTO_SIZE_MAX = 16, 32
+AUTO_SIZE_MIN, AUTO_SIZE_MAX, AUTO_SIZE_MAX_CUDA = 16, 32, 64
 MAX_PIXELS = 100_000_000
 ONE_CHANNEL_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"})
 
@@ -281,17 +281,20 @@ def resolve_channels(policy: str, shapes: Sequence[tuple[int, int, int]]) -> int
     return max(counts, key=lambda c: (counts[c], c))
 
 
-def resolve_image_size(requested: int, shapes: Sequence[tuple[int, int, int]]) -> int:
+def resolve_image_size(
+    requested: int, shapes: Sequence[tuple[int, int, int]], largest: int = AUTO_SIZE_MAX
+) -> int:
     """The side S images are resized to: `requested`, or for 0 ('auto') twice the median
     short side of the sampled images, rounded up to a multiple of 8 and kept within
-    [AUTO_SIZE_MIN, AUTO_SIZE_MAX]: small images are not blown up past 2x (it adds compute,
-    not information), large ones are reduced to what the CPU can train on."""
+    [AUTO_SIZE_MIN, largest]: small images are not blown up past 2x (it adds compute,
+    not information), large ones are reduced to what the device can train on (`largest`:
+    AUTO_SIZE_MAX on the CPU, AUTO_SIZE_MAX_CUDA on a GPU; runtime/device.py)."""
     if requested:
         return requested
     if not shapes:
-        return AUTO_SIZE_MAX
+        return largest
     side = float(np.median([min(shape[1:]) for shape in shapes]))
-    return int(min(AUTO_SIZE_MAX, max(AUTO_SIZE_MIN, 8 * np.ceil(2 * side / 8))))
+    return int(min(largest, max(AUTO_SIZE_MIN, 8 * np.ceil(2 * side / 8))))
 
 
 def resolve_spec(
@@ -300,13 +303,15 @@ def resolve_spec(
     channel_policy: str,
     requested_size: int,
     intensity: str = "auto",
+    largest: int = AUTO_SIZE_MAX,
 ) -> ImageSpec:
     """The ImageSpec of a new run: channels from `channel_policy`, size from
-    `requested_size` (0 = auto); the folder is sampled only when one of them is 'auto'."""
+    `requested_size` (0 = auto, at most `largest`); the folder is sampled only when one of
+    them is 'auto'."""
     needs_sample = channel_policy == "auto" or requested_size == 0
     shapes = sample_shapes(root, samples) if needs_sample else []
     return ImageSpec(
-        resolve_image_size(requested_size, shapes),
+        resolve_image_size(requested_size, shapes, largest),
         resolve_channels(channel_policy, shapes),
         intensity,
     )

@@ -21,5 +21,9 @@ class InfoHierModel(nn.Module):
         )
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Under autocast (`--amp`) only the encoder runs in low precision: z and p are
+        returned in float32 and the ball maths runs in float32 (autocast off)."""
         z, p = self.encoder(images)
-        return z, p, self.head(z)
+        z, p = z.float(), p.float()
+        with torch.autocast(images.device.type, enabled=False):
+            return z, p, self.head(z)

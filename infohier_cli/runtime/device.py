@@ -1,6 +1,14 @@
-"""Device choice: `auto` takes CUDA when present, else the CPU."""
+"""Device choice (`auto` takes CUDA when present, else the CPU) and what the device decides:
+mixed precision, the memory format, where the views are made, the largest auto image size.
+
+The GPU-path settings (`--amp`, `--channels-last`, `--batch-augment`) are `auto | on | off`:
+auto means on for a CUDA device and off on the CPU, so a CPU run keeps its exact,
+reproducible float32 path unless asked otherwise.
+"""
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 
@@ -27,3 +35,45 @@ def default_workers(device: torch.device) -> int:
     import os
 
     return 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
+
+
+def switched_on(mode: str, device: torch.device) -> bool:
+    """An `auto | on | off` setting resolved for `device` (auto = on for CUDA only)."""
+    return mode == "on" or (mode == "auto" and device.type == "cuda")
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of `--amp mode` on `device`, None for float32.
+
+    bfloat16 only: it keeps float32's exponent range, so no loss scaling is needed. auto
+    takes it on a CUDA device that supports it (compute capability 8.0 and later), never
+    on the CPU; on asks for it anywhere (CPU autocast included) and refuses a CUDA device
+    without it.
+    """
+    if not switched_on(mode, device):
+        return None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        if mode == "on":
+            raise UserError("--amp on needs bfloat16, which this CUDA device does not support")
+        return None
+    return torch.bfloat16
+
+
+def autocast(dtype: torch.dtype | None, device: torch.device) -> contextlib.AbstractContextManager:
+    """torch.autocast to `dtype` on `device`'s type, or nothing when `dtype` is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def memory_format(mode: str, device: torch.device) -> torch.memory_format:
+    """channels_last for `--channels-last` on (auto: on CUDA), else contiguous."""
+    return torch.channels_last if switched_on(mode, device) else torch.contiguous_format
+
+
+def auto_size_max(device: torch.device) -> int:
+    """The largest side `--image-size 0` picks: a GPU trains on larger images in the time
+    the CPU needs for 32 px (64 px keeps the small-image stem: model/encoder.py)."""
+    from infohier_cli.data.read import AUTO_SIZE_MAX, AUTO_SIZE_MAX_CUDA
+
+    return AUTO_SIZE_MAX_CUDA if device.type == "cuda" else AUTO_SIZE_MAX

@@ -1,4 +1,6 @@
-"""The SSL view pipeline: two random views of one C x S x S image (SimCLR-style).
+"""The SSL view pipeline: two random views of one C x S x S image (SimCLR-style), made per
+image in the data loader (`--batch-augment off`, the CPU default; batch_views.py makes them
+for a whole batch on the device).
 
 Built from torchvision.transforms.v2 on plain tensors, so it works for 1, 3 or any number
 of channels: random resized crop, the mirror symmetries of `symmetry` (left-right flips,
@@ -96,3 +98,11 @@ class TwoViews(torch.utils.data.Dataset):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(sample_seed(self.seed, self.epoch, index))
             return self.view(image), self.view(image)
+
+    def on_device(
+        self, batch: tuple[torch.Tensor, torch.Tensor], device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A loaded batch of views (view_1, view_2), each (B, C, S, S), moved to `device`
+        (the loop's interface; training/batch_views.py makes the views here instead)."""
+        view1, view2 = batch
+        return view1.to(device, non_blocking=True), view2.to(device, non_blocking=True)

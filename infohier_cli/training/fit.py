@@ -6,7 +6,10 @@ Checkpoints, logs and the run folder are not handled here: `fit` reports each fi
 epoch to `on_epoch_end` (see train.py); a NaN/inf loss raises `NonFiniteLoss` at once.
 Randomness is derived from (seed, epoch, step) — data order, views, triplets — so a resumed
 run replays exactly what a straight run would have done, with no RNG state to store.
-The same loop runs under torchrun (DDP): `gather_batch` makes the losses global.
+The same loop runs under torchrun (DDP): `gather_batch` makes the losses global. The
+loader's dataset makes the views (augment.TwoViews, per image) or hands the batch over for
+them to be made on the device (batch_views.BatchViews); `--amp` autocasts the forward and
+`--channels-last` sets the views' memory format (runtime/device.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 
 from infohier_cli.config import TrainConfig
 from infohier_cli.errors import UserError
+from infohier_cli.runtime.device import autocast
 from infohier_cli.runtime.distributed import DistEnv, gather_batch
 from infohier_cli.training.augment import sample_seed
 from infohier_cli.training.losses import (
@@ -53,7 +57,8 @@ def fit(
     """Train from `start_epoch` to `learner.config.epochs`; -> the last epoch's log (None
     if none).
 
-    `loader.sampler` and `loader.dataset` (TwoViews) are told the epoch before each pass.
+    `loader.sampler` and `loader.dataset` (TwoViews or BatchViews) are told the epoch
+    before each pass.
     """
     log, epoch = None, start_epoch
     while epoch < learner.config.epochs:  # on_epoch_end may re-plan the epochs (budget)
@@ -106,10 +111,13 @@ def run_epoch(
         leave=False,
     )
     try:
-        for step, (view1, view2) in enumerate(bar):
-            batch = (view1.to(device, non_blocking=True), view2.to(device, non_blocking=True))
+        for step, loaded in enumerate(bar):
+            batch = tuple(
+                view.contiguous(memory_format=learner.memory_format)
+                for view in loader.dataset.on_device(loaded, device)
+            )
             generator = torch.Generator().manual_seed(sample_seed(config.seed, epoch, step))
-            losses = step_losses(learner.network, batch, config, hc_on, env, generator)
+            losses = step_losses(learner.network, batch, config, hc_on, env, generator, learner.amp)
             if not torch.isfinite(losses[0].detach()).item():
                 raise NonFiniteLoss(losses[0].item(), epoch, step, config.lr)
             for optimiser in learner.optimisers:
@@ -119,7 +127,7 @@ def run_epoch(
                 optimiser.step()
             totals += torch.stack([x.detach().float().cpu() for x in losses])
             steps += 1
-            seen += view1.shape[0] * env.world_size
+            seen += batch[0].shape[0] * env.world_size
             rate = seen / (time.perf_counter() - started)
             bar.set_postfix(
                 loss=f"{losses[0].item():.4f}",
@@ -133,12 +141,20 @@ def run_epoch(
 
 
 def step_losses(
-    model, batch, config: TrainConfig, hc_on: bool, env: DistEnv, generator: torch.Generator
+    model,
+    batch,
+    config: TrainConfig,
+    hc_on: bool,
+    env: DistEnv,
+    generator: torch.Generator,
+    amp: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One forward: (joint, contrastive, hierarchical) losses of a batch of two views."""
+    """One forward: (joint, contrastive, hierarchical) losses of a batch of two views; with
+    `amp`, the model's forward is autocast to that dtype (the losses stay float32)."""
     view1, view2 = batch
     b = view1.shape[0]
-    z, p, e = model(torch.cat([view1, view2]))
+    with autocast(amp, view1.device):
+        z, p, e = model(torch.cat([view1, view2]))
     p1, p2 = gather_batch(p[:b], env), gather_batch(p[b:], env)
     contrastive = nt_xent(p1, p2, config.tau_ct)
     if hc_on:

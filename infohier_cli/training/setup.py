@@ -17,6 +17,7 @@ from infohier_cli.config import TrainConfig
 from infohier_cli.errors import UserError
 from infohier_cli.model.network import InfoHierModel
 from infohier_cli.run import Checkpoint, load_weights
+from infohier_cli.runtime.device import amp_dtype, memory_format
 from infohier_cli.runtime.distributed import DistEnv
 from infohier_cli.training.init_from import EncoderStart, load_encoder
 
@@ -27,7 +28,8 @@ SCHEDULE_KEYS = ("schedule", "riemannian_schedule")
 @dataclass
 class Learner:
     """The model being trained (`model`; `network` is what the loop calls: the model, or
-    its DDP wrapper), its optimisers and schedules, the config and where it runs."""
+    its DDP wrapper), its optimisers and schedules, the config and where it runs, with the
+    autocast dtype (`amp`, None = float32) and the memory format of its inputs."""
 
     model: InfoHierModel
     network: torch.nn.Module
@@ -36,6 +38,8 @@ class Learner:
     config: TrainConfig
     env: DistEnv
     device: torch.device
+    amp: torch.dtype | None = None
+    memory_format: torch.memory_format = torch.contiguous_format
 
     def replan(self, epochs: int) -> None:
         """Train for `epochs` in all: the config and the cosine schedules' length follow."""
@@ -81,13 +85,14 @@ def build_learner(
 ) -> Learner:
     """A fresh (seeded) model and optimisers, or those of `resumed`, on `device`; a fresh
     model's encoder starts from `start` (`--init-from`) when given."""
+    amp, layout = amp_dtype(config.amp, device), memory_format(config.channels_last, device)
     torch.manual_seed(config.seed)
     model = InfoHierModel(config, channels)
     if resumed:
         load_weights(model, resumed, "being resumed")
     elif start:
         load_encoder(model.encoder, start)
-    model.to(device)
+    model.to(device, memory_format=layout)  # channels_last with --channels-last
     optimisers, schedules = optimisers_for(model, config)
     if resumed:
         for optimiser, key in zip(optimisers, OPTIMISER_KEYS, strict=True):
@@ -112,4 +117,4 @@ def build_learner(
             device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=True,
         )
-    return Learner(model, network, optimisers, schedules, config, env, device)
+    return Learner(model, network, optimisers, schedules, config, env, device, amp, layout)

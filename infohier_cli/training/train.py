@@ -29,9 +29,15 @@ from infohier_cli.embed import embed_images
 from infohier_cli.embeddings import Embeddings, save_embeddings
 from infohier_cli.errors import UserError
 from infohier_cli.run import Checkpoint, RunDir
-from infohier_cli.runtime.device import default_workers, pick_device
+from infohier_cli.runtime.device import (
+    auto_size_max,
+    default_workers,
+    pick_device,
+    switched_on,
+)
 from infohier_cli.runtime.distributed import DistEnv
 from infohier_cli.training.augment import TwoViews
+from infohier_cli.training.batch_views import BatchViews
 from infohier_cli.training.fit import fit
 from infohier_cli.training.init_from import encoder_start, read_init
 from infohier_cli.training.plan import budget_epochs, describe_plan, plan_epochs
@@ -111,19 +117,22 @@ def read_samples(
     workers: int,
     say: Callable[[str], None],
     progress: bool,
+    largest: int,
 ) -> tuple[TrainConfig, ImageFolder, list[tuple[str, str]]]:
     """Decode the folder's samples with the run's image spec (resolved from the folder for
-    a new run, and saved resolved in the config). With `config.group`, channel files are
-    stacked into samples; the incomplete ones are reported with the unreadable. The
-    decoded samples are kept in (or reused from) the decoded-image cache in `cache_dir`
-    (data/cache.py)."""
+    a new run, an auto size at most `largest`, and saved resolved in the config). With
+    `config.group`, channel files are stacked into samples; the incomplete ones are
+    reported with the unreadable. The decoded samples are kept in (or reused from) the
+    decoded-image cache in `cache_dir` (data/cache.py)."""
     samples, incomplete = folder_samples(folder, config.group)
     for sample_id, reason in incomplete:
         say(f"warning: skipped sample {sample_id!r} ({reason})")
     if resumed:
         spec = ImageSpec(config.image_size, resumed.in_channels, config.intensity)
     else:
-        spec = resolve_spec(folder, samples, config.channels, config.image_size, config.intensity)
+        spec = resolve_spec(
+            folder, samples, config.channels, config.image_size, config.intensity, largest
+        )
         config = config.replace(image_size=spec.size)
     spec = dataclasses.replace(spec, max_pixels=config.max_pixels)
     images, skipped = scan_folder(
@@ -135,14 +144,19 @@ def read_samples(
 def make_loader(
     images: ImageFolder, config: TrainConfig, env: DistEnv, workers: int, device: torch.device
 ) -> DataLoader:
-    """Two views per image, each process its share of every global batch."""
+    """Two views per image, each process its share of every global batch; the views are
+    made per image by the loader, or with `--batch-augment` on the device (the loader then
+    hands over (indices, images), pinned in memory on CUDA)."""
     global_batch = min(config.batch_size, len(images))
     local_batch = global_batch // env.world_size
     if local_batch < 1 or local_batch * env.world_size < 3:
         raise UserError(
             f"--batch-size {config.batch_size} is too small for {env.world_size} processes"
         )
-    views = TwoViews(images, config, images.spec.channels)
+    if switched_on(config.batch_augment, device):
+        views = BatchViews(images, config)
+    else:
+        views = TwoViews(images, config, images.spec.channels)
     sampler = DistributedSampler(
         views,
         num_replicas=env.world_size,
@@ -226,6 +240,7 @@ def train(
             workers=n_workers,
             say=say,
             progress=progress and env.is_main,
+            largest=auto_size_max(torch_device),
         )
         # a misfit of --init-from is refused before anything is written
         start = encoder_start(init, config, images.spec.channels) if init else None
