@@ -25,6 +25,7 @@ from infohier_cli.report.clusters import cluster_roots, cluster_view, expandable
 from infohier_cli.report.curves import read_log, training_charts
 from infohier_cli.report.dendrogram import members
 from infohier_cli.report.html import shown
+from infohier_cli.report.thumbnails import THUMBNAIL_PX, leaf_pictures, readable_pictures
 from infohier_cli.training.similarity import normalise
 from infohier_cli.trees.files import write_tree
 from infohier_cli.trees.registry import latent_tree
@@ -103,6 +104,27 @@ def test_training_charts_draw_each_loss_and_skip_the_warm_up(tmp_path: Path):
 def test_names_are_escaped_once_and_undecodable_bytes_shown_as_replacement():
     name = b"plate 1/it's <b>\xff \xc3\xa9.png".decode("utf-8", "surrogateescape")
     assert shown(name) == "plate 1/it&#x27;s &lt;b&gt;\ufffd é.png"
+
+
+def test_pictures_of_grouped_channel_files(tmp_path: Path):
+    """With the run's --group, a leaf (a sample id) shows its stacked 16-bit channel files:
+    w1 as red, w2 as green (two channels: no blue)."""
+    import tifffile
+
+    for sample in ("A01_s1", "B02_s1"):
+        for channel, bright in (("w1", np.s_[:, :12]), ("w2", np.s_[:10, :])):
+            pixels = np.zeros((20, 24), np.uint16)
+            pixels[bright] = 60000  # w1: the left half, w2: the top half
+            tifffile.imwrite(tmp_path / f"{sample}_{channel}.tif", pixels)
+    names = ["A01_s1", "B02_s1", "Z09_s9"]
+    picture = leaf_pictures(names, tmp_path, r"(?P<sample>[A-Z]\d\d_s\d)_(?P<channel>w\d)\.tif")
+    red, green, blue = np.moveaxis(picture(0), 2, 0)
+    assert red.shape == (THUMBNAIL_PX, THUMBNAIL_PX) and blue.max() == 0
+    assert red[:, :16].mean() > 0.9 > 0.1 > red[:, -16:].mean()
+    assert green[:16].mean() > 0.9 > 0.1 > green[-16:].mean()
+    assert picture(2) is None  # no such sample
+    assert leaf_pictures(names, tmp_path)(0) is None  # without --group: not a file
+    assert [leaf for leaf, _ in readable_pictures([2, 1, 0], 1, picture)] == [1]
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,12 @@ import numpy as np
 
 from infohier_cli.atomic import atomic_path
 from infohier_cli.errors import UserError
-from infohier_cli.report.thumbnails import THUMBNAIL_PX, central_first, readable_pictures
+from infohier_cli.report.thumbnails import (
+    THUMBNAIL_PX,
+    central_first,
+    leaf_pictures,
+    readable_pictures,
+)
 from infohier_cli.trees.tree import Tree
 
 DENDROGRAM_FORMATS = ("png", "svg")
@@ -63,7 +68,7 @@ def members(tree: Tree, node: int) -> list[int]:
 
 def cluster_thumbnail(tree: Tree, leaves: Sequence[int], images: Path, unit) -> np.ndarray | None:
     """The thumbnail of a cluster: its medoid's (or first readable image's) picture."""
-    found = readable_pictures(tree.names, central_first(leaves, unit), images, 1)
+    found = readable_pictures(central_first(leaves, unit), 1, leaf_pictures(tree.names, images))
     return found[0][1] if found else None
 
 

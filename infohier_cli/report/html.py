@@ -8,6 +8,8 @@ style sheet and the few lines of script in `assets/` are inlined):
   each node with its size and its medoid's thumbnail;
 - for each cut k, every cluster with its most representative images (medoids in latent
   space, `thumbnails.central_first`) and a random sample of its other images.
+A leaf's thumbnail is its sample (`thumbnails.leaf_pictures`: the image file, or with the
+run's `--group` the sample's stacked channel files, the first three as RGB).
 Images are read only for what is shown: at most
 k · (representatives + sample) + 2 · tree_leaves of them, whatever the number of images.
 Names that are not UTF-8 are shown with U+FFFD in place of their undecodable bytes.
@@ -38,7 +40,7 @@ from infohier_cli.report.clusters import (
     leaf_spans,
 )
 from infohier_cli.report.curves import read_log, training_charts
-from infohier_cli.report.thumbnails import TRIES, central_first, readable_pictures, thumbnail
+from infohier_cli.report.thumbnails import TRIES, central_first, leaf_pictures, readable_pictures
 from infohier_cli.run import RunDir, config_of, load_checkpoint
 from infohier_cli.trees.tree import Tree
 
@@ -63,26 +65,26 @@ def data_uri(picture: np.ndarray) -> str:
 
 @dataclass
 class Thumbnails:
-    """Each image read at most once (`tick` counts the reads); `uris`: the data URI of
-    every leaf shown so far."""
+    """Each leaf's picture (`picture`: leaf -> picture or None; None: no images) read at
+    most once, `tick` counting the reads; `uris`: the data URI of every leaf shown so far."""
 
     names: Sequence[str]
-    images: Path | None
+    picture: Callable[[int], np.ndarray | None] | None
     tick: Callable[[], None] = lambda: None
-    _pictures: dict[Path, np.ndarray | None] = field(default_factory=dict)
+    _pictures: dict[int, np.ndarray | None] = field(default_factory=dict)
     uris: dict[int, str] = field(default_factory=dict)
 
-    def _load(self, path: Path) -> np.ndarray | None:
-        if path not in self._pictures:
-            self._pictures[path] = thumbnail(path)
+    def _load(self, leaf: int) -> np.ndarray | None:
+        if leaf not in self._pictures:
+            self._pictures[leaf] = self.picture(leaf)
             self.tick()
-        return self._pictures[path]
+        return self._pictures[leaf]
 
     def first(self, leaves: Sequence[int], count: int) -> list[int]:
         """The first `count` leaves of `leaves` whose image is readable."""
-        if self.images is None:
+        if self.picture is None:
             return []
-        found = readable_pictures(self.names, leaves, self.images, count, self._load)
+        found = readable_pictures(leaves, count, self._load)
         for leaf, picture in found:
             if leaf not in self.uris:
                 self.uris[leaf] = data_uri(picture)
@@ -217,7 +219,9 @@ def write_report(
     with tqdm(
         total=wanted + layout.tree_leaves * 2, desc="thumbnails", disable=not progress
     ) as bar:
-        thumbs = Thumbnails(tree.names, images, bar.update)
+        group = str(facts.settings.get("group") or "")
+        pictures = None if images is None else leaf_pictures(tree.names, images, group)
+        thumbs = Thumbnails(tree.names, pictures, bar.update)
         sections = [
             _level_section(k, roots, spans, unit, thumbs, layout, tree.n)
             for k, roots in levels.items()

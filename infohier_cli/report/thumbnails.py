@@ -3,17 +3,19 @@
 A cluster's representatives are its members ordered by summed latent similarity to the
 others, the medoid first: for centred unit latents u (`training/similarity.normalise`),
 score_i = u_i · Σ_j u_j, since w = (1 + cos) / 2 is linear in the cosine. A leaf's picture
-is the image file `IMAGES/<leaf name>` loaded as the training data is (any format, any
-bit depth, the largest centred square) at THUMBNAIL_PX pixels; an unreadable one is
-skipped for the next.
+is its sample under the image folder (the file `IMAGES/<leaf name>`, or with `--group` the
+sample's channel files) loaded as the training data is (any format, any bit depth, the
+largest centred square) at THUMBNAIL_PX pixels; an unreadable one is skipped for the next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from infohier_cli.data.samples import Sample
 
 THUMBNAIL_PX = 64
 TRIES = 5  # unreadable images tried beyond the wanted count before giving up
@@ -30,35 +32,48 @@ def central_first(leaves: Sequence[int], unit: np.ndarray | None) -> list[int]:
     return index[np.argsort(-score, kind="stable")].tolist()
 
 
-def thumbnail(path: Path) -> np.ndarray | None:
-    """(S, S, 3) floats in [0, 1] for display (channels beyond 3 dropped, gray repeated);
-    None when the file cannot be read."""
-    from infohier_cli.data.read import ImageSpec, load_image
+def sample_picture(root: Path, sample: Sample) -> np.ndarray | None:
+    """(S, S, 3) floats in [0, 1] for display: the sample's files under `root` loaded as
+    training reads them (channel files stacked), its first three channels as red, green
+    and blue (one channel: gray; two: red and green); None when it cannot be read."""
+    from infohier_cli.data.read import ImageSpec, load_sample
 
     try:
-        image = load_image(path, ImageSpec(THUMBNAIL_PX, 0, "auto"))
-    except Exception:  # any decoder failure: the caller tries the next image
+        image = load_sample(Path(root), sample, ImageSpec(THUMBNAIL_PX, 3, "auto"))
+    except Exception:  # any decoder failure or missing file: the caller tries the next one
         return None
-    pixels = image.clamp(0, 1).permute(1, 2, 0).numpy()
-    if pixels.shape[2] == 1:
-        return np.repeat(pixels, 3, axis=2)
-    if pixels.shape[2] == 2:
-        return np.concatenate([pixels, np.zeros_like(pixels[:, :, :1])], axis=2)
-    return pixels[:, :, :3]
+    return image.clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def leaf_pictures(
+    names: Sequence[str], images: Path, group: str = ""
+) -> Callable[[int], np.ndarray | None]:
+    """leaf -> its picture: the sample named by its leaf name under `images` (the image
+    file of that relative path; with a `--group` regex, that sample's channel files)."""
+    by_id: dict[str, Sample] = {}
+    if group:
+        from infohier_cli.data.group import folder_samples
+
+        by_id = {sample.id: sample for sample in folder_samples(Path(images), group)[0]}
+
+    def picture(leaf: int) -> np.ndarray | None:
+        name = names[leaf]
+        sample = by_id.get(name) if group else Sample(name, (name,))
+        return None if sample is None else sample_picture(images, sample)
+
+    return picture
 
 
 def readable_pictures(
-    names: Sequence[str], leaves: Iterable[int], images: Path, count: int, load=thumbnail
+    leaves: Iterable[int], count: int, picture: Callable[[int], np.ndarray | None]
 ) -> list[tuple[int, np.ndarray]]:
-    """The first `count` leaves of `leaves` whose image under `images` can be read, with
-    their pictures; at most `count + TRIES` files are tried. `load` maps a path to a
-    picture or None (a cache may stand in for `thumbnail`)."""
+    """The first `count` leaves of `leaves` whose `picture` can be read, with it; at most
+    `count + TRIES` leaves are tried."""
     found: list[tuple[int, np.ndarray]] = []
     for tried, leaf in enumerate(leaves):
         if len(found) == count or tried == count + TRIES:
             break
-        source = Path(images) / names[leaf]
-        picture = load(source) if source.is_file() else None
-        if picture is not None:
-            found.append((leaf, picture))
+        shown = picture(leaf)
+        if shown is not None:
+            found.append((leaf, shown))
     return found
