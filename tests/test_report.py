@@ -71,13 +71,14 @@ def test_cluster_view_medoids_first_and_a_bounded_sample():
     spans = leaf_spans(tree)
     unit = normalise(np.random.default_rng(0).normal(size=(60, 5)))
     root = tree.root
-    view = cluster_view(spans, root, unit, 3, 10)
+    view = cluster_view(spans, root, unit, 3, 10, spare=2)
     summed = unit @ unit.sum(axis=0)  # u_i · Σ_j u_j over all leaves of the root
-    assert view.central == np.argsort(-summed, kind="stable")[:3].tolist()
-    assert len(view.sample) == 10 and not set(view.sample) & set(view.central)
-    assert view == cluster_view(spans, root, unit, 3, 10)  # reproducible
-    assert cluster_view(spans, 5, unit, 3, 10) == cluster_view(spans, 5, unit, 3, 10)
-    assert cluster_view(spans, 5, unit, 3, 10).sample == []  # a single image: nothing else
+    assert view.central == np.argsort(-summed, kind="stable")[:5].tolist()
+    assert len(view.sample) == 12 and not set(view.sample) & set(view.central[:3])
+    assert view == cluster_view(spans, root, unit, 3, 10, spare=2)  # reproducible
+    small = tree.children()[0, 0]  # a leaf: nothing else to draw
+    assert cluster_view(spans, small, unit, 3, 10, spare=2).sample == []
+    assert cluster_view(spans, tree.n, unit, 1, 10).sample == [tree.children()[0, 1]]
 
 
 def test_training_charts_draw_each_loss_and_skip_the_warm_up(tmp_path: Path):
@@ -165,6 +166,12 @@ def test_report_of_a_trained_run(trained: Path):
         cards = re.findall(rf'id="k{k}-c(\d+)"><h3>cluster \d+ · (\d+) images?', page)
         assert [int(c) for c, _ in cards] == list(range(k))
         assert sum(int(size) for _, size in cards) == n
+    for card in page.split('<div class="card"')[1:]:  # every image readable: full strips
+        size = int(re.search(r"· (\d+) images?", card).group(1))
+        strips = card.split('<div class="strip small">')
+        shown_central = strips[0].count("<img")
+        shown_sample = strips[1].count("<img") if len(strips) > 1 else 0
+        assert (shown_central, shown_sample) == (min(4, size), min(12, size - shown_central))
     assert "it&#x27;s &lt;b&gt;&amp;amp; é (1).png" in page  # the name, escaped once
     assert "<details open>" in page and page.count("<details") >= 3
     assert "<polyline" in page  # the training curves

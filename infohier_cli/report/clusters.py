@@ -77,8 +77,8 @@ def expandable(tree: Tree, node: int, shown: int) -> bool:
 
 @dataclass(frozen=True)
 class ClusterView:
-    """A cluster as shown: its node, its size, its members ordered medoid first (at most
-    `limit`, by latent similarity) and a sample of other members in random order."""
+    """A cluster as shown: its node, its size, its members ordered medoid first (the
+    candidates for its representatives) and a random draw of its other members."""
 
     node: int
     size: int
@@ -87,13 +87,22 @@ class ClusterView:
 
 
 def cluster_view(
-    spans: LeafSpans, node: int, unit: np.ndarray, limit: int, sample: int, seed: int = 0
+    spans: LeafSpans,
+    node: int,
+    unit: np.ndarray,
+    representatives: int,
+    sample: int,
+    spare: int = 0,
+    seed: int = 0,
 ) -> ClusterView:
-    """The members of `node` a report shows: the `limit` most central (`central_first`) and
-    `sample` others drawn at random (a fixed seed per node, so a report is reproducible)."""
+    """The members of `node` a report may show: the `representatives + spare` most central
+    (`central_first`), and `sample + spare` of the members other than the first
+    `representatives` of them, drawn at random (a fixed seed per node, so a report is
+    reproducible). The spares stand in for images that cannot be read."""
     members = spans.members(node)
-    central = central_first(members, unit)[:limit]
-    rest = np.setdiff1d(members, central)
+    central = central_first(members, unit)[: representatives + spare]
+    rest = np.setdiff1d(members, central[:representatives])
     rng = np.random.default_rng([seed, node])
-    drawn = rng.choice(rest, size=min(sample, len(rest)), replace=False) if sample else rest[:0]
+    size = min(sample + spare, len(rest)) if sample else 0
+    drawn = rng.choice(rest, size=size, replace=False)
     return ClusterView(node, len(members), central, drawn.tolist())

@@ -347,13 +347,7 @@ def _level_section(
     """The cut into k: one card per cluster."""
     cards = []
     for cluster, node in enumerate(roots):
-        view = cluster_view(
-            spans,
-            int(node),
-            unit,
-            layout.representatives + TRIES,
-            layout.sample + TRIES,
-        )
+        view = cluster_view(spans, int(node), unit, layout.representatives, layout.sample, TRIES)
         cards.append(_card(k, cluster, view, thumbs, layout, n))
     return (
         f'<h2 id="k{k}">{k} clusters</h2><p class="muted">The cut into {k} (cluster ids as '
@@ -369,7 +363,7 @@ def _card(
     """One cluster: its size, its most representative images and a sample of the others
     (their names when no image can be shown)."""
     central = thumbs.first(view.central, layout.representatives)
-    sample = thumbs.first(view.sample, layout.sample)
+    sample = thumbs.first([leaf for leaf in view.sample if leaf not in central], layout.sample)
     parts = [
         f'<div class="card" id="k{k}-c{cluster}"><h3>cluster {cluster} · '
         f"{_images(view.size)} ({100 * view.size / n:.1f}%)</h3>",
