@@ -212,7 +212,7 @@ def write_report(
         raise UserError("a report needs a tree of at least 2 leaves")
     if layout.tree_leaves < 2:
         raise UserError("--tree-leaves must be at least 2")
-    unit = normalise(latent).astype(np.float32)  # medoid scores: float32 is enough
+    unit = normalise(latent, dtype=np.float32)  # medoid scores: float32 is enough
     spans = leaf_spans(tree)
     levels = {k: cluster_roots(tree, k, spans) for k in dict.fromkeys(cuts)}
     wanted = sum(len(r) for r in levels.values()) * (layout.representatives + layout.sample)
