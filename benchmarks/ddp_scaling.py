@@ -59,7 +59,7 @@ def run_training(
             "--master-addr", "127.0.0.1", "--master-port", str(free_port()), "-m", "infohier_cli",
         ]  # fmt: skip
     command = [
-        *launcher, "--quiet", "train", str(folder), "--run", str(run), "--device", "cpu",
+        *launcher, "--quiet", "train", str(folder), "--run-dir", str(run), "--device", "cpu",
         "--epochs", str(args.epochs), "--warmup-epochs", "0", "--image-size",
         str(args.image_size), "--width", str(args.width), "--batch-size", str(args.batch_size),
     ]  # fmt: skip

@@ -18,7 +18,9 @@ pass runs as many steps: a forward + backward of the same backbone on both views
 batch (2·`--train-batch` images at once, no optimiser step). Interleaving the two keeps
 their ratio fair when the machine's load drifts. The row gives the medians over the epochs
 after the first and the median of the per-epoch ratios; target: at least 0.85.
-`--n 0` leaves out the embedding rows, `--train-images 0` the training rows.
+Then the time to make one batch's two views, per image (the CPU default) and batched on
+the device (`--batch-augment on`, here on the CPU). `--n 0` leaves out the embedding rows,
+`--train-images 0` the training rows.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from infohier_cli.model.encoder import resnet18_backbone
 from infohier_cli.model.network import InfoHierModel
 from infohier_cli.runtime.device import default_workers
 from infohier_cli.runtime.distributed import DistEnv
+from infohier_cli.training.augment import TwoViews
+from infohier_cli.training.batch_views import BatchViews
 from infohier_cli.training.fit import fit
 from infohier_cli.training.setup import build_learner
 from infohier_cli.training.train import make_loader
@@ -53,6 +57,20 @@ def best_seconds(function, repeats: int) -> float:
         function()
         times.append(time.perf_counter() - started)
     return min(times)
+
+
+def view_seconds(args: argparse.Namespace) -> tuple[float, float]:
+    """Seconds to make one batch's two views: per image (TwoViews, as the loader does on
+    the CPU) and batched (BatchViews.on_device, `--batch-augment on`), best of `--repeats`."""
+    config = TrainConfig(image_size=args.image_size, width=args.width)
+    images = torch.rand(args.train_batch, args.channels, args.image_size, args.image_size)
+    per_image = TwoViews(images, config, args.channels)
+    batched = BatchViews(images, config)
+    indices, device = torch.arange(args.train_batch), torch.device("cpu")
+    return (
+        best_seconds(lambda: [per_image[i] for i in range(args.train_batch)], args.repeats),
+        best_seconds(lambda: batched.on_device((indices, images), device), args.repeats),
+    )
 
 
 def training_rates(args: argparse.Namespace) -> list[tuple[float, float]]:
@@ -164,6 +182,12 @@ def main() -> None:
         print(
             "| infohier train (loader, augmentation, both views, NT-Xent + HC loss, "
             f"optimiser steps) | {trained:.1f} | {ratio:.2f} |"
+        )
+        per_image, batched = view_seconds(args)
+        print(
+            f"\nthe two views of one batch of {args.train_batch}: per image in the loader "
+            f"{1000 * per_image:.1f} ms, batched (--batch-augment on) {1000 * batched:.1f} ms; "
+            f"one bare step {1000 * args.train_batch / bare_trained:.0f} ms"
         )
 
 
