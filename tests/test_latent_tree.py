@@ -83,9 +83,12 @@ def test_cell_tree_matches_exact_ward_on_well_separated_clusters():
 
 @pytest.mark.parametrize("cells", [1, 300])
 def test_one_cell_or_one_row_per_cell_is_exact_ward(cells):
+    """One cell: its Ward tree (float32 distances); one row per cell: the weighted tree."""
     points, _ = blobs(300, 3, 0.6, 8)
     exact = linkage(normalise(points, dtype=np.float32).astype(np.float64), method="ward")
-    np.testing.assert_allclose(latent_linkage(points, exact_max=0, cells=cells), exact, atol=1e-9)
+    rows = latent_linkage(points, exact_max=0, cells=cells)
+    np.testing.assert_array_equal(rows[:, [0, 1, 3]], exact[:, [0, 1, 3]])
+    np.testing.assert_allclose(rows[:, 2], exact[:, 2], rtol=1e-5)
 
 
 def test_cell_tree_is_deterministic():
@@ -95,12 +98,23 @@ def test_cell_tree_is_deterministic():
 
 
 def test_crowded_cells_of_repeated_rows_are_split_again(monkeypatch):
-    """A cell above EXACT_MAX (here 40: 300 copies of one image) gets its own cell tree."""
-    monkeypatch.setattr(latent, "EXACT_MAX", 40)
+    """A cell above CELL_MAX (here 40; 300 copies of one image) is halved until small."""
+    monkeypatch.setattr(latent, "CELL_MAX", 40)
     rng = np.random.default_rng(9)
     points = np.vstack([np.ones((300, 8)), rng.normal(size=(200, 8))])
     rows = latent_linkage(points, exact_max=0, cells=4)
     assert_tree_over_every_leaf(rows, 500)
+
+
+def test_split_crowded_halves_only_large_cells_and_keeps_them_apart():
+    points, labels = blobs(900, 3, 0.05, 10)
+    unit = normalise(points, dtype=np.float32)
+    cell = np.where(labels == 2, 1, 0)  # blobs 0 and 1 share cell 0
+    split = latent.split_crowded(unit, cell, most=400)  # cell 0: 611 rows, cell 1: 289
+    assert np.bincount(split).max() <= 400 and split.max() == 2
+    for blob in range(3):  # the crowded cell is cut between its two blobs
+        assert len(np.unique(split[labels == blob])) == 1
+    assert latent.halve(np.ones((6, 3), dtype=np.float32)).tolist() == [0, 0, 0, 1, 1, 1]
 
 
 def test_more_cells_than_latents_still_gives_a_tree():

@@ -3,21 +3,26 @@
 Latents are centred and L2-normalised first (the contrastive loss shapes directions, not
 lengths). Up to `EXACT_MAX` images, Ward's linkage is exact (`ward.ward`); it holds the
 n²/2 pairwise distances (0.9 GB at 15,000 images). Above that, the cell tree keeps memory
-at O(n·D + m²) and time at O(n·m·D + n²·D/m) with m ≈ `CELLS_PER_ROOT`·√n cells:
+at O(n·D + m²) and time at O(n·m·D + n·CELL_MAX·D) with m ≈ `CELLS_PER_ROOT`·√n cells:
 
-1. k-means (Lloyd, `KMEANS_ITERATIONS` rounds from m distinct rows, seeded) on a sample
-   of `SAMPLE_PER_CELL`·m rows cuts the latents into m cells: k-means minimises the same
-   sum of squares Ward's merges increase, so a cell is what Ward would build first. Every
-   row then joins its nearest centre (one pass in float32 matrix products, in chunks);
-   empty cells are dropped;
-2. each cell gets its exact Ward tree;
-3. the top of the tree is the exact Ward tree over the cells, each weighted by its size
+1. k-means cuts the (float32) latents into m cells. k-means minimises the same sum of
+   squares that Ward's merges increase, so a cell is what Ward builds first. It starts
+   from Ward itself: the exact Ward tree of a seeded sample of `SEED_PER_CELL`·m rows,
+   cut into m clusters, gives the first centres (random starts stall far from the
+   classes when they overlap); `KMEANS_ITERATIONS` of Lloyd's iterations on a sample of
+   `SAMPLE_PER_CELL`·m rows move them; every row then joins its nearest centre (one pass
+   of float32 matrix products, in chunks); empty cells are dropped;
+2. a cell of more than `CELL_MAX` rows (a class without structure k-means can split, or
+   many copies of one image) is halved by 2-means, from the sign of its principal
+   component, until no part is larger (halves by row order where all rows are equal);
+3. each cell gets its exact Ward tree (float32 distances of its centred rows);
+4. the top of the tree is the exact Ward tree over the cells, each weighted by its size
    (`ward.weighted_ward`: the tree Ward builds over whole cells), and each of its leaves
    is replaced by its cell's tree. Heights are Ward's heights in both parts (one scale);
    a top merge lower than a cell it joins is raised to that cell's height, so heights are
    monotone.
-On trained latents and on clustered mixtures it keeps ≥ 0.97 of exact Ward's dendrogram
-purity (BENCHMARKS.md, Speed and scale); 1,000,000 × 512 latents take about a minute.
+Its dendrogram purity against exact Ward's, and its time and memory up to 1,000,000 × 512
+latents, are in BENCHMARKS.md (Speed and scale).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ CELLS_PER_ROOT = 2.0  # m = CELLS_PER_ROOT · √n cells
 SEED_PER_CELL = 4  # Ward on this many rows per cell places the first centres
 SAMPLE_PER_CELL = 32  # Lloyd's iterations run on this many rows per cell
 KMEANS_ITERATIONS = 4
+CELL_MAX = 512  # larger cells are halved (their Ward tree costs CELL_MAX² per row)
+HALVING_ITERATIONS = 5  # power iterations, then 2-means rounds, of each halving
 ASSIGN_CHUNK = 8192
 
 
@@ -45,7 +52,8 @@ def latent_linkage(
     if n <= (EXACT_MAX if exact_max is None else exact_max):
         return ward(normalise(latent))
     unit = normalise(latent, dtype=np.float32)
-    return cell_ward(unit, kmeans_cells(unit, min(n, cells or default_cells(n)), seed), seed)
+    cell = kmeans_cells(unit, min(n, cells or default_cells(n)), seed)
+    return cell_ward(unit, split_crowded(unit, cell))
 
 
 def default_cells(n: int) -> int:
@@ -64,7 +72,7 @@ def kmeans_cells(unit: np.ndarray, m: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     n = len(unit)
     seeds = unit[np.sort(rng.choice(n, size=min(n, SEED_PER_CELL * m), replace=False))]
-    first = fcluster(ward(seeds), m, criterion="maxclust") - 1
+    first = fcluster(ward(seeds, np.float32), m, criterion="maxclust") - 1
     sums, counts = cell_sums(seeds, first, int(first.max()) + 1)
     centres = (sums / counts[:, None]).astype(unit.dtype)
     sample = unit[np.sort(rng.choice(n, size=min(n, SAMPLE_PER_CELL * m), replace=False))]
@@ -72,8 +80,6 @@ def kmeans_cells(unit: np.ndarray, m: int, seed: int = 0) -> np.ndarray:
         sums, counts = cell_sums(sample, nearest_centre(sample, centres), len(centres))
         centres = (sums[counts > 0] / counts[counts > 0, None]).astype(unit.dtype)
     _, cell = np.unique(nearest_centre(unit, centres), return_inverse=True)  # no empty cell
-    if cell.max() == 0 and m > 1:  # k-means found one point, repeated: any split is Ward's
-        cell = np.arange(n) * m // n
     return cell.astype(np.int64)
 
 
@@ -98,16 +104,66 @@ def cell_sums(points: np.ndarray, cell: np.ndarray, m: int) -> tuple[np.ndarray,
     return np.asarray(member @ points, dtype=np.float64), np.bincount(cell, minlength=m)
 
 
-def cell_ward(unit: np.ndarray, cell: np.ndarray, seed: int = 0) -> np.ndarray:
-    """One linkage over all n rows: the Ward tree inside each cell (`cell_tree`), under the
+def split_crowded(unit: np.ndarray, cell: np.ndarray, most: int | None = None) -> np.ndarray:
+    """Cells of more than `most` rows (default CELL_MAX) halved until none is, see the
+    module docstring. (n, D), (n,) -> (n,) int64 cell ids 0..m'−1."""
+    from threadpoolctl import threadpool_limits
+
+    most = CELL_MAX if most is None else most
+    order = np.argsort(cell, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(cell))])
+    pieces: list[np.ndarray] = []
+    stack = [order[bounds[a] : bounds[a + 1]] for a in range(len(bounds) - 1)][::-1]
+    with threadpool_limits(limits=1, user_api="blas"):  # small products: see cell_ward
+        while stack:
+            rows = stack.pop()
+            if len(rows) <= most:
+                pieces.append(rows)
+                continue
+            side = halve(unit[rows])
+            stack += [rows[~side], rows[side]]
+    out = np.empty(len(cell), dtype=np.int64)
+    for a, rows in enumerate(pieces):
+        out[rows] = a
+    return out
+
+
+def halve(points: np.ndarray) -> np.ndarray:
+    """Two sides of (k, D) points -> (k,) bool, both non-empty: 2-means (Lloyd) from the
+    sign of the projection on the principal component (power iteration from a fixed
+    start); the first and second half by row order if that leaves a side empty."""
+    centred = points - points.mean(axis=0)
+    direction = np.ones(points.shape[1], dtype=points.dtype)
+    for _ in range(HALVING_ITERATIONS):
+        direction = centred.T @ (centred @ direction)
+        direction /= max(float(np.linalg.norm(direction)), 1e-30)
+    side = centred @ direction > 0
+    for _ in range(HALVING_ITERATIONS):
+        if side.all() or not side.any():
+            break
+        near, far = centred[~side].mean(axis=0), centred[side].mean(axis=0)
+        side = centred @ (far - near) > 0.5 * (far @ far - near @ near)
+    if side.all() or not side.any():
+        side = np.arange(len(points)) >= len(points) // 2
+    return side
+
+
+def cell_ward(unit: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """One linkage over all n rows: the exact Ward tree inside each cell, under the
     size-weighted Ward tree of the cells (see the module docstring). cell (n,) in
-    0..m−1, every cell non-empty. -> (n−1, 4)."""
+    0..m−1, every cell non-empty. -> (n−1, 4).
+
+    The cells' products are small (CELL_MAX rows): BLAS runs them on one thread, which on
+    2 busy cores was 3-10 times faster than two (BENCHMARKS.md)."""
+    from threadpoolctl import threadpool_limits
+
     n, m = len(unit), int(cell.max()) + 1
     sums, sizes = cell_sums(unit, cell, m)
     top = weighted_ward(sums / sizes[:, None], sizes)
     order = np.argsort(cell, kind="stable")  # rows of cell a: order[start[a]:start[a + 1]]
     start = np.concatenate([[0], np.cumsum(sizes)])
-    local = [cell_tree(unit[order[start[a] : start[a + 1]]], seed) for a in range(m)]
+    with threadpool_limits(limits=1, user_api="blas"):  # threads cost more than they give
+        local = [ward(unit[order[start[a] : start[a + 1]]], np.float32) for a in range(m)]
 
     # Rows before sorting by height: the cells' rows (cell a's from first[a]), then top's.
     # A node is named n + its pre-row; leaves keep their row index.
@@ -137,11 +193,3 @@ def cell_ward(unit: np.ndarray, cell: np.ndarray, seed: int = 0) -> np.ndarray:
     linkage = np.empty((n - 1, 4))
     linkage[rank] = np.column_stack([children.min(1), children.max(1), height, count])
     return linkage
-
-
-def cell_tree(points: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Ward tree of one cell: exact up to EXACT_MAX rows; a cell more crowded than that
-    (many near-identical images) gets the cell tree in turn. (k, D) -> (k−1, 4)."""
-    if len(points) <= EXACT_MAX:
-        return ward(points)
-    return cell_ward(points, kmeans_cells(points, default_cells(len(points)), seed), seed)

@@ -18,27 +18,30 @@ from __future__ import annotations
 
 import numpy as np
 
-from infohier_cli.trees.disk import UnionFind
+from infohier_cli.trees.union_find import UnionFind
 
 BLOCK = 2048  # rows of the distance matrix computed at once
 
 
-def ward(points: np.ndarray) -> np.ndarray:
+def ward(points: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     """Exact Ward linkage of (k, D) points -> (k−1, 4), scipy's format; empty for k < 2.
 
-    scipy's linkage on condensed distances computed as ‖x‖² + ‖y‖² − 2 x·y in float64
-    matrix products (much faster than its own pairwise loop in 512 dimensions)."""
+    scipy's linkage on `condensed_distances` (much faster than scipy's own pairwise loop
+    in 512 dimensions). float32 products are four times faster; on points centred on
+    their mean they keep ~1e-7 of the largest distance (for the cells of the cell tree)."""
     from scipy.cluster.hierarchy import linkage
 
     if len(points) < 2:
         return np.zeros((0, 4))
-    return linkage(condensed_distances(points), method="ward")
+    return linkage(condensed_distances(points, dtype), method="ward")
 
 
-def condensed_distances(points: np.ndarray) -> np.ndarray:
+def condensed_distances(points: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     """Euclidean distances of all pairs i < j of (k, D) points, in scipy's condensed order
-    (row by row). -> (k(k−1)/2,) float64. Memory: the output plus BLOCK·k numbers."""
-    x = np.asarray(points, dtype=np.float64)
+    (row by row), as ‖x‖² + ‖y‖² − 2 x·y of the points centred on their mean, in `dtype`
+    matrix products. -> (k(k−1)/2,) float64. Memory: the output plus BLOCK·k numbers."""
+    x = np.array(points, dtype=dtype)
+    x -= x.mean(axis=0, dtype=np.float64).astype(dtype)
     k = len(x)
     squares = np.einsum("ij,ij->i", x, x)
     out = np.empty(k * (k - 1) // 2)
@@ -46,7 +49,7 @@ def condensed_distances(points: np.ndarray) -> np.ndarray:
     for start in range(0, k - 1, BLOCK):
         stop = min(start + BLOCK, k - 1)
         block = (
-            squares[start:stop, None] + squares[None, start:] - 2.0 * (x[start:stop] @ x[start:].T)
+            squares[start:stop, None] + squares[None, start:] - 2 * (x[start:stop] @ x[start:].T)
         )
         upper = block[np.arange(stop - start)[:, None] < np.arange(k - start)[None]]
         out[written : written + len(upper)] = np.sqrt(np.maximum(upper, 0.0))
