@@ -16,8 +16,10 @@ Training row: `infohier train`'s loop, built by the library as `train` builds it
 loss and the optimiser steps (an image = one image's two views). After each epoch the bare
 pass runs as many steps: a forward + backward of the same backbone on both views of a
 batch (2·`--train-batch` images at once, no optimiser step). Interleaving the two keeps
-their ratio fair when the machine's load drifts. The row gives the medians over the epochs
-after the first and the median of the per-epoch ratios; target: at least 0.85.
+their ratio fair when the machine's load drifts. The rows give the medians over the epochs
+after the first and the median of the per-epoch ratios, by the wall clock and by this
+process's CPU time (which other processes on a shared machine disturb far less; with one
+thread it is the work done); target: at least 0.85.
 Then the time to make one batch's two views, per image (the CPU default) and batched on
 the device (`--batch-augment on`, here on the CPU). `--n 0` leaves out the embedding rows,
 `--train-images 0` the training rows.
@@ -73,9 +75,10 @@ def view_seconds(args: argparse.Namespace) -> tuple[float, float]:
     )
 
 
-def training_rates(args: argparse.Namespace) -> list[tuple[float, float]]:
-    """Per epoch: (`infohier train`'s images/s, the bare backbone's forward + backward
-    images/s measured right after that epoch), on a generated folder."""
+def training_rates(args: argparse.Namespace) -> list[tuple[float, float, float, float]]:
+    """Per epoch, on a generated folder: `infohier train`'s images/s and the bare backbone's
+    forward + backward images/s measured right after that epoch, by the wall clock and by
+    this process's CPU time: (train wall, bare wall, train CPU, bare CPU)."""
     rng = np.random.default_rng(0)
     mode = "L" if args.channels == 1 else "RGB"
     shape = (args.image_size, args.image_size) + (() if args.channels == 1 else (3,))
@@ -98,20 +101,22 @@ def training_rates(args: argparse.Namespace) -> list[tuple[float, float]]:
         loader = make_loader(images, config, env, default_workers(device), device)
         bare = resnet18_backbone(args.channels, args.image_size, args.width).train()
         views = torch.rand(2 * args.train_batch, args.channels, args.image_size, args.image_size)
-        rates = []
+        rates, cpu_mark = [], [time.process_time()]
 
         def bare_epoch(_epoch: int, log: dict) -> None:
-            started = time.perf_counter()
+            train_cpu = time.process_time() - cpu_mark[0]
+            started, cpu_started = time.perf_counter(), time.process_time()
             for _ in range(len(loader)):
                 bare.zero_grad(set_to_none=True)
                 bare(views).sum().backward()
-            bare_rate = len(loader) * args.train_batch / (time.perf_counter() - started)
-            rates.append((log["images"] / log["seconds"], bare_rate))
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+            n = len(loader) * args.train_batch
+            rates.append((log["images"] / log["seconds"], n / wall, n / train_cpu, n / cpu))
+            line = ", ".join(f"{r:.1f}" for r in rates[-1])
             print(
-                f"epoch {len(rates)}: train {rates[-1][0]:.1f}, bare {bare_rate:.1f} images/s",
-                file=sys.stderr,
-                flush=True,
+                f"epoch {len(rates)} (train, bare wall; train, bare CPU): {line}", file=sys.stderr
             )
+            cpu_mark[0] = time.process_time()
 
         fit(learner, loader, 0, on_epoch_end=bare_epoch, progress=False)
     return rates
@@ -168,21 +173,26 @@ def main() -> None:
         rates = training_rates(args)
         print(
             f"training: {args.train_images} images, batch {args.train_batch}, both views; "
-            "per epoch (train, bare) images/s: "
-            + ", ".join(f"({t:.1f}, {b:.1f})" for t, b in rates)
+            "per epoch (train, bare) images/s by the wall clock: "
+            + ", ".join(f"({r[0]:.1f}, {r[1]:.1f})" for r in rates)
+            + "; by CPU time: "
+            + ", ".join(f"({r[2]:.1f}, {r[3]:.1f})" for r in rates)
             + "\n"
         )
         kept = rates[1:] or rates
-        trained = statistics.median(t for t, _ in kept)
-        bare_trained = statistics.median(b for _, b in kept)
-        ratio = statistics.median(t / b for t, b in kept)
-        print("| pass | images/s | ratio |\n|---|---|---|")
+        median = [statistics.median(r[k] for r in kept) for k in range(4)]
+        wall_ratio = statistics.median(r[0] / r[1] for r in kept)
+        cpu_ratio = statistics.median(r[2] / r[3] for r in kept)
+        print("| pass | images/s (wall) | ratio (wall) | images/CPU-s | ratio (CPU time) |")
+        print("|---|---|---|---|---|")
         bare_row = "bare ResNet-18 backbone forward + backward, both views"
-        print(f"| {bare_row} | {bare_trained:.1f} | 1.00 |")
+        print(f"| {bare_row} | {median[1]:.1f} | 1.00 | {median[3]:.1f} | 1.00 |")
         print(
             "| infohier train (loader, augmentation, both views, NT-Xent + HC loss, "
-            f"optimiser steps) | {trained:.1f} | {ratio:.2f} |"
+            f"optimiser steps) | {median[0]:.1f} | {wall_ratio:.2f} | {median[2]:.1f} "
+            f"| {cpu_ratio:.2f} |"
         )
+        bare_trained = median[1]
         per_image, batched = view_seconds(args)
         print(
             f"\nthe two views of one batch of {args.train_batch}: per image in the loader "
