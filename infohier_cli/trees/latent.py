@@ -7,11 +7,12 @@ at O(n·D + m²) and time at O(n·m·D + n·CELL_MAX·D) with m ≈ `CELLS_PER_R
 
 1. k-means cuts the (float32) latents into m cells. k-means minimises the same sum of
    squares that Ward's merges increase, so a cell is what Ward builds first. It starts
-   from Ward itself: the exact Ward tree of a seeded sample of `SEED_PER_CELL`·m rows,
-   cut into m clusters, gives the first centres (random starts stall far from the
-   classes when they overlap); `KMEANS_ITERATIONS` of Lloyd's iterations on a sample of
-   `SAMPLE_PER_CELL`·m rows move them; every row then joins its nearest centre (one pass
-   of float32 matrix products, in chunks); empty cells are dropped;
+   from Ward itself: the exact Ward tree of a seeded sample of `SEED_PER_CELL`·m rows
+   (at most `SEED_MAX`), cut into m clusters, gives the first centres (random starts
+   stall far from the classes when they overlap); `KMEANS_ITERATIONS` of Lloyd's
+   iterations on a sample of `SAMPLE_PER_CELL`·m rows move them; every row then joins
+   its nearest centre (one pass of float32 matrix products, in chunks); empty cells are
+   dropped;
 2. a cell of more than `CELL_MAX` rows (a class without structure k-means can split, or
    many copies of one image) is halved by 2-means, from the sign of its principal
    component, until no part is larger (halves by row order where all rows are equal);
@@ -34,7 +35,8 @@ from infohier_cli.trees.ward import ward, weighted_ward
 
 EXACT_MAX = 15_000
 CELLS_PER_ROOT = 2.0  # m = CELLS_PER_ROOT · √n cells
-SEED_PER_CELL = 4  # Ward on this many rows per cell places the first centres
+SEED_PER_CELL = 8  # Ward on this many rows per cell places the first centres,
+SEED_MAX = 8_000  # on at most this many (and at least one per cell)
 SAMPLE_PER_CELL = 32  # Lloyd's iterations run on this many rows per cell
 KMEANS_ITERATIONS = 4
 CELL_MAX = 512  # larger cells are halved (their Ward tree costs CELL_MAX² per row)
@@ -64,14 +66,16 @@ def default_cells(n: int) -> int:
 
 def kmeans_cells(unit: np.ndarray, m: int, seed: int = 0) -> np.ndarray:
     """Cell of each row, by k-means started from Ward: the exact Ward tree of a seeded
-    sample of SEED_PER_CELL·m rows cut into m clusters gives the first centres, Lloyd's
-    iterations on a sample of SAMPLE_PER_CELL·m rows move them, then every row joins its
-    nearest centre. (n, D) -> (n,) int64 in 0..m'−1, every cell non-empty (m' ≤ m)."""
+    sample of SEED_PER_CELL·m rows (≤ SEED_MAX) cut into m clusters gives the first
+    centres, Lloyd's iterations on a sample of SAMPLE_PER_CELL·m rows move them, then every
+    row joins its nearest centre. (n, D) -> (n,) int64 in 0..m'−1, every cell non-empty
+    (m' ≤ m)."""
     from scipy.cluster.hierarchy import fcluster
 
     rng = np.random.default_rng(seed)
     n = len(unit)
-    seeds = unit[np.sort(rng.choice(n, size=min(n, SEED_PER_CELL * m), replace=False))]
+    seeds = min(n, max(m, min(SEED_PER_CELL * m, SEED_MAX)))
+    seeds = unit[np.sort(rng.choice(n, size=seeds, replace=False))]
     first = fcluster(ward(seeds, np.float32), m, criterion="maxclust") - 1
     sums, counts = cell_sums(seeds, first, int(first.max()) + 1)
     centres = (sums / counts[:, None]).astype(unit.dtype)
