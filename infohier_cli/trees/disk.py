@@ -97,8 +97,20 @@ def candidate_edges_hull(points: np.ndarray) -> tuple[np.ndarray, np.ndarray] | 
 def mst_prim(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Maximum spanning tree of s(i, j) = lca_depth, by Prim with on-the-fly similarities.
 
-    -> (i, j, depth) for its n−1 edges.  O(n²) time, O(n) memory.
+    -> (i, j, depth) for its n−1 edges.  O(n²) time, O(n) memory. Each of the n steps is
+    a few vector operations over ≤ n points, run on one torch thread: on 2 shared cores
+    two threads made 4,000 points take 123 s instead of 5 s (BENCHMARKS.md).
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _prim(points)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _prim(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`mst_prim`'s loop."""
     n = len(points)
     x = torch.from_numpy(points.astype(np.float64))
     outside = torch.arange(1, n)  # points not yet in the tree (kept compact)
