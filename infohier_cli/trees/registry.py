@@ -10,18 +10,18 @@ benchmarks and the tests pick builders by name here.
             memory) in a ball of more dimensions
     latent  Ward on the normalised latents (`latent.py`), exact up to 15,000 samples,
             above that Ward inside and between k-means cells: O(n·√n·D) time, O(n·D)
-            memory (1,000,000 × 512 latents in about a minute, BENCHMARKS.md)
+            memory (1,000,000 × 512 latents in 52 s and 4.5 GB, BENCHMARKS.md)
     auto    in a ball of more than 2 dimensions (the default, 16) trained by the
             hierarchical loss: `disk` up to BALL_EXACT_MAX samples, `latent` above;
             otherwise (`--lambda-hc 0`, or the 2-D disk) `latent` at every size. The tree
             is taken from the space the hierarchical loss trains wherever its exact
             decoding is affordable: on the development suite it beat Ward on the latents
             (BENCHMARKS.md). Above BALL_EXACT_MAX the ball is not decoded: its exact
-            decoding is O(n²) (17 s at 10,000 points, so hours at 1,000,000) and no
-            faster exact method is known in more than 2 dimensions, while the latent tree
-            stays near exact Ward at every size. The 2-D disk decodes fast at any size,
-            but its tree was weaker than the latent tree on the development suite, so
-            `auto` no longer falls back to it for large folders.
+            decoding is O(n²) in time (12 s end to end at 10,000 images) and we know
+            of no faster exact method in more than 2 dimensions, while the latent tree
+            stayed near exact Ward wherever both ran. The 2-D disk decodes fast at any
+            size, but its tree was much weaker than the latent tree on digits, so `auto`
+            no longer falls back to it for large folders.
 
 To add a builder: write `def my_tree(emb: Embeddings) -> Tree` and decorate it with
 `@register("name", needs_latent=...)` in this module (the CLI reads the names when it is
