@@ -67,8 +67,15 @@ def weighted_ward(means: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     x = np.asarray(means, dtype=np.float64)
     weight = np.asarray(sizes, dtype=np.float64).copy()
     squares = np.einsum("ij,ij->i", x, x)
-    d2 = np.maximum(squares[:, None] + squares[None] - 2.0 * (x @ x.T), 0.0)
-    d2 *= 2.0 * np.outer(weight, weight) / (weight[:, None] + weight[None])
+    d2 = x @ x.T  # then, in place (two m × m arrays at most):
+    d2 *= -2.0
+    d2 += squares[:, None]
+    d2 += squares[None]
+    np.maximum(d2, 0.0, out=d2)
+    factor = np.outer(2.0 * weight, weight)
+    factor /= np.add.outer(weight, weight)
+    d2 *= factor
+    del factor
     np.fill_diagonal(d2, np.inf)
     merges = np.zeros((m - 1, 3))
     made, chain, alive = 0, [], np.ones(m, dtype=bool)
