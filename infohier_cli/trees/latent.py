@@ -3,16 +3,17 @@
 Latents are centred and L2-normalised first (the contrastive loss shapes directions, not
 lengths). Up to `EXACT_MAX` images, Ward's linkage is exact (`ward.ward`); it holds the
 n²/2 pairwise distances (0.9 GB at 15,000 images). Above that, the cell tree keeps memory
-at O(n·D + m²) and time at O(n·m·D + n·CELL_MAX·D) with m ≈ `CELLS_PER_ROOT`·√n cells:
+at O(n·D + m² + SEED_MAX²) and time at O(n·m·D + n·CELL_MAX·D), with
+m ≈ `CELLS_PER_ROOT`·√n cells:
 
 1. k-means cuts the (float32) latents into m cells. k-means minimises the same sum of
-   squares that Ward's merges increase, so a cell is what Ward builds first. It starts
-   from Ward itself: the exact Ward tree of a seeded sample of `SEED_PER_CELL`·m rows
-   (at most `SEED_MAX`), cut into m clusters, gives the first centres (random starts
-   stall far from the classes when they overlap); `KMEANS_ITERATIONS` of Lloyd's
-   iterations on a sample of `SAMPLE_PER_CELL`·m rows move them; every row then joins
-   its nearest centre (one pass of float32 matrix products, in chunks); empty cells are
-   dropped;
+   squares that Ward's merges increase, so cells are near the clusters Ward builds
+   first. It starts from Ward itself: the exact Ward tree of a seeded sample of
+   `SEED_PER_CELL`·m rows (at most `SEED_MAX`), cut into m clusters, gives the first
+   centres (random starts stall far from the classes when they overlap);
+   `KMEANS_ITERATIONS` of Lloyd's iterations on a sample of `SAMPLE_PER_CELL`·m rows move
+   them; every row then joins its nearest centre (one pass of float32 matrix products, in
+   chunks); empty cells are dropped;
 2. a cell of more than `CELL_MAX` rows (a class without structure k-means can split, or
    many copies of one image) is halved by 2-means, from the sign of its principal
    component, until no part is larger (halves by row order where all rows are equal);
@@ -39,7 +40,7 @@ SEED_PER_CELL = 8  # Ward on this many rows per cell places the first centres,
 SEED_MAX = 8_000  # on at most this many (and at least one per cell)
 SAMPLE_PER_CELL = 32  # Lloyd's iterations run on this many rows per cell
 KMEANS_ITERATIONS = 4
-CELL_MAX = 512  # larger cells are halved (their Ward tree costs CELL_MAX² per row)
+CELL_MAX = 512  # larger cells are halved (a cell's Ward tree costs ~CELL_MAX·D per row)
 HALVING_ITERATIONS = 5  # power iterations, then 2-means rounds, of each halving
 ASSIGN_CHUNK = 8192
 
