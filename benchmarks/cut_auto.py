@@ -33,7 +33,7 @@ from quality import pixel_matrix  # noqa: E402
 from infohier_cli.embeddings import load_embeddings  # noqa: E402
 from infohier_cli.run import RunDir  # noqa: E402
 from infohier_cli.trees.cut_auto import AUTO_CRITERIA, choose_k  # noqa: E402
-from infohier_cli.trees.registry import build_tree, resolve_source, shape_of  # noqa: E402
+from infohier_cli.trees.registry import build_tree, resolve_source  # noqa: E402
 from infohier_cli.trees.tree import Tree  # noqa: E402
 
 
@@ -66,7 +66,7 @@ def trees_for(
             continue
         emb = load_embeddings(RunDir(run_dir).embeddings)
         row = {name: i for i, name in enumerate(emb.ids)}
-        for source in dict.fromkeys(resolve_source(s, *shape_of(emb)) for s in sources):
+        for source in dict.fromkeys(resolve_source(s, len(emb.ids)) for s in sources):
             tree = build_tree(RunDir(run_dir).embeddings, source)
             yield (
                 f"run {Path(run_dir).name}: {source} tree",

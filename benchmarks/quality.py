@@ -5,10 +5,12 @@ usage: python benchmarks/quality.py FOLDER [--run NAME=RUN_DIR ...] [--image-siz
 Needs the `bench` extra (scikit-image, for HOG and LBP): pip install '.[bench]'.
 The classical rows (pixels, PCA, HOG, LBP histograms) are computed at the images' own
 resolution (median short side, at most 64 px; --image-size to force one), which favours
-them: infohier's auto size is at most 32 px.
+them: infohier's auto size is at most 32 px. Each feature is tried with Ward, average and
+(for HOG and LBP) single linkage, the default tree's linkage.
 FOLDER must hold labels.csv (path,class[,superclass]) — used only to score. For each run
-folder (made by `infohier train`), two trees are scored: the disk tree (`infohier tree`,
-greedy hyperbolic decoding) and Ward on the run's latents (`--source latent`).
+folder (made by `infohier train`), three trees are scored: single linkage on the run's
+latents (`--source single`, the default up to 10,000 images), Ward on them (`--source
+latent`) and the ball's greedy hyperbolic decoding (`--source disk`).
 Prints one markdown table: dendrogram purity and NMI of the cut at each label level,
 with the seconds each row took to build its tree.
 """
@@ -123,8 +125,10 @@ def main() -> None:
         ("PCA-50 of pixels + ward", pca, "ward", 0.0),
         ("HOG + ward", hog, "ward", hog_seconds),
         ("HOG + average", hog, "average", hog_seconds),
+        ("HOG + single", hog, "single", hog_seconds),
         ("LBP histograms + ward", lbp, "ward", lbp_seconds),
         ("LBP histograms + average", lbp, "average", lbp_seconds),
+        ("LBP histograms + single", lbp, "single", lbp_seconds),
     ]:
         started = time.perf_counter()
         tree = Tree(names, linkage(data, method=method))
@@ -134,7 +138,11 @@ def main() -> None:
 
     for run_arg in args.run:
         name, run_dir = run_arg.split("=", 1)
-        for source, label in [("disk", "disk tree"), ("latent", "ward on latents")]:
+        for source, label in [
+            ("single", "single linkage on latents (default)"),
+            ("latent", "ward on latents"),
+            ("disk", "ball tree"),
+        ]:
             started = time.perf_counter()
             tree = build_tree(RunDir(run_dir).embeddings, source)
             rows.append(

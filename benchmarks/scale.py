@@ -6,6 +6,7 @@ usage: python benchmarks/scale.py [--part disk] [--n 1000000] [--free-n 100000]
                                   [--latent-dim 512] [--scipy-max 20000] [--genie-max 0]
        python benchmarks/scale.py --part quality [--labelled EMB.npz=LABELS.csv ...]
                                   [--mixture-sizes 10000 20000] [--seeds 3]
+                                  [--large-sizes 100000 1000000]
 
 disk (the default part):
 1. Writes an embeddings.npz of N images (paths, latent N x D float32, disk points on the
@@ -22,7 +23,8 @@ to --scipy-max) and genieclust's Genie (up to --genie-max, if genieclust is impo
 a benchmark-only row, `pip install genieclust`).
 quality: dendrogram purity of the cell tree (forced: exact_max=0) over exact Ward's, per
 label level: on trained latents (EMB.npz with its labels.csv: path,class[,superclass]),
-mean and lowest over --seeds k-means seeds, and on `mixture` latents of each size.
+mean and lowest over --seeds k-means seeds, and on `mixture` latents of each size; then
+the default tree's dendrogram purity alone on `mixture` latents of each --large-sizes.
 Each part prints one markdown table.
 """
 
@@ -211,7 +213,7 @@ def tree_part(args: argparse.Namespace) -> None:
             )
             maker.start()  # in a fresh process, so that this one stays small
             maker.join()
-            auto = resolve_source("auto", n, args.ball_dim)
+            auto = resolve_source("auto", n)
             seconds, peak = tree_end_to_end(emb_file, workdir, "auto")
             rows.append((f"{n:,}", f"`infohier tree` (default: auto = {auto})", seconds, peak))
             if auto != "latent":
@@ -282,6 +284,23 @@ def quality_part(args: argparse.Namespace) -> None:
                 f"{exact_dp[level]:.3f} | {np.mean(ratios[level]):.3f} | "
                 f"{np.min(ratios[level]):.3f} |"
             )
+    if args.large_sizes:
+        large_purity(args.large_sizes)
+
+
+def large_purity(sizes: list[int]) -> None:
+    """Dendrogram purity of the default latent tree on `mixture` latents too many for
+    exact Ward (no ratio: there is nothing to divide by)."""
+    from infohier_cli.evaluate.metrics import dendrogram_purity
+    from infohier_cli.trees.latent import latent_linkage
+
+    print("\n| latents | level | cell tree DP |\n|---|---|---|")
+    for n in sizes:
+        latents, label, superclass = mixture(n)
+        tree = Tree([str(i) for i in range(n)], latent_linkage(latents))
+        del latents
+        for level, codes in (("class", label), ("superclass", superclass)):
+            print(f"| mixture {n:,} | {level} | {dendrogram_purity(tree, codes):.3f} |")
 
 
 def main() -> None:
@@ -299,6 +318,7 @@ def main() -> None:
     parser.add_argument("--labelled", nargs="*", default=[], metavar="EMB.npz=LABELS.csv")
     parser.add_argument("--mixture-sizes", type=int, nargs="*", default=[10_000, 20_000])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--large-sizes", type=int, nargs="*", default=[])
     args = parser.parse_args()
     if args.latent_dim is None:
         args.latent_dim = 256 if args.part == "disk" else 512

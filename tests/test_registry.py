@@ -12,6 +12,7 @@ from infohier_cli.errors import UserError
 from infohier_cli.trees import latent, registry
 from infohier_cli.trees.disk import decode
 from infohier_cli.trees.latent import latent_linkage
+from infohier_cli.trees.single import single_linkage
 
 
 def embeddings(n: int = 40, seed: int = 0) -> Embeddings:
@@ -23,15 +24,12 @@ def embeddings(n: int = 40, seed: int = 0) -> Embeddings:
 
 
 def test_registry_names_and_sources():
-    assert {"disk", "latent"} <= set(registry.BUILDERS)
+    assert {"disk", "latent", "single"} <= set(registry.BUILDERS)
     assert registry.source_names()[0] == "auto"
-    assert registry.resolve_source("auto", 10) == "latent"
-    assert registry.resolve_source("auto", 10**7) == "latent"  # 2-D disk: never falls back
-    assert registry.resolve_source("auto", 10, ball_dim=16) == "disk"
-    assert registry.resolve_source("auto", 10, ball_dim=16, ball_trained=False) == "latent"
-    big = registry.BALL_EXACT_MAX + 1
-    assert registry.resolve_source("auto", big, ball_dim=16) == "latent"
-    assert registry.resolve_source("auto", 10**7, ball_dim=3) == "latent"
+    assert registry.resolve_source("auto", 10) == "single"
+    assert registry.resolve_source("auto", registry.SINGLE_MAX) == "single"
+    assert registry.resolve_source("auto", registry.SINGLE_MAX + 1) == "latent"
+    assert registry.resolve_source("disk", 10**7) == "disk"
     with pytest.raises(UserError, match="--source must be one of"):
         registry.resolve_source("nope", 10)
 
@@ -49,6 +47,32 @@ def test_builders_are_the_decoders():
     emb = embeddings()
     np.testing.assert_array_equal(registry.build("disk", emb).linkage, decode(emb.disk).linkage)
     np.testing.assert_array_equal(registry.build("latent", emb).linkage, latent_linkage(emb.latent))
+    np.testing.assert_array_equal(registry.build("single", emb).linkage, single_linkage(emb.latent))
+
+
+def test_single_linkage_heights_are_the_minimum_spanning_tree_of_cosine_distances():
+    """Reference: Kruskal over all pairs of sqrt(2 − 2 cos θ); row lengths do not matter."""
+    rng = np.random.default_rng(5)
+    points = rng.normal(size=(12, 5)) * rng.uniform(0.5, 3.0, size=(12, 1))
+    unit = points / np.linalg.norm(points, axis=1, keepdims=True)
+    distance = np.sqrt(np.clip(2 - 2 * unit @ unit.T, 0, None))
+    parent = list(range(12))
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    spanning = []
+    pairs = [(distance[a, b], a, b) for a in range(12) for b in range(a + 1, 12)]
+    for d, a, b in sorted(pairs):
+        if root(a) != root(b):
+            parent[root(a)] = root(b)
+            spanning.append(d)
+    tree = single_linkage(points)
+    np.testing.assert_allclose(tree[:, 2], spanning, atol=1e-9)
+    np.testing.assert_allclose(single_linkage(points * 7.0)[:, 2], tree[:, 2], atol=1e-9)
+    assert single_linkage(points[:1]).shape == (0, 4)
 
 
 def test_build_tree_reads_latents_only_when_needed(tmp_path, monkeypatch):
@@ -81,7 +105,7 @@ def test_a_registered_builder_is_available_by_name(monkeypatch):
 
 
 def test_auto_switches_to_the_cell_tree_above_both_thresholds(monkeypatch):
-    """Lowered thresholds stand for 10,000 (ball decoding) and 15,000 (exact Ward)."""
+    """Lowered thresholds stand for 10,000 (single linkage) and 15,000 (exact Ward)."""
     rng = np.random.default_rng(3)
     n = 120
     emb = Embeddings(
@@ -89,9 +113,9 @@ def test_auto_switches_to_the_cell_tree_above_both_thresholds(monkeypatch):
         rng.normal(size=(n, 16)).astype(np.float32),
         (0.5 * rng.uniform(-1, 1, size=(n, 16)) / 4).astype(np.float32),
     )
-    monkeypatch.setattr(registry, "BALL_EXACT_MAX", 200)
-    np.testing.assert_array_equal(registry.build("auto", emb).linkage, decode(emb.disk).linkage)
-    monkeypatch.setattr(registry, "BALL_EXACT_MAX", 60)
+    monkeypatch.setattr(registry, "SINGLE_MAX", 200)
+    np.testing.assert_array_equal(registry.build("auto", emb).linkage, single_linkage(emb.latent))
+    monkeypatch.setattr(registry, "SINGLE_MAX", 60)
     monkeypatch.setattr(latent, "EXACT_MAX", 100)
     calls = []
     kmeans = latent.kmeans_cells
