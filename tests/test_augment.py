@@ -55,13 +55,19 @@ def test_two_views_are_deterministic_under_a_seed_and_vary_with_it():
     assert not torch.equal(first[0][0], again[0][0])  # a new epoch, new views
 
 
-def test_views_do_not_disturb_the_global_random_state():
+def test_views_do_not_disturb_the_global_random_state_or_thread_count():
     images = torch.rand(2, 1, 16, 16)
     views = TwoViews(images, TrainConfig(image_size=16), 1)
     torch.manual_seed(5)
     expected = torch.rand(3)
     torch.manual_seed(5)
-    views[0]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        views[0]  # made on one thread, then the count is restored
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
     assert torch.equal(torch.rand(3), expected)
 
 

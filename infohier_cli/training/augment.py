@@ -11,6 +11,9 @@ asked for (`color_jitter` > 0).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torchvision.transforms import v2
 
@@ -76,6 +79,22 @@ def sample_seed(*parts: int) -> int:
     return value
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch ops on one thread inside the block (the thread count is restored after).
+
+    One image's views are many tiny ops: spread over threads, each op waits for the pool to
+    wake (with 2 threads on 2 cores, the views of a batch of 64 took 0.5 s instead of 0.04 s,
+    most of a training step; BENCHMARKS.md). Loader workers already run on one thread.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 class TwoViews(torch.utils.data.Dataset):
     """Wraps an image dataset: item i -> (view_1, view_2), two random views of image i.
 
@@ -95,7 +114,7 @@ class TwoViews(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image = self.images[index]
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), one_thread():
             torch.manual_seed(sample_seed(self.seed, self.epoch, index))
             return self.view(image), self.view(image)
 
