@@ -272,10 +272,11 @@ def quality_part(args: argparse.Namespace) -> None:
         exact = exact_tree(latents, [str(i) for i in range(n)])
         levels = {"class": label, "superclass": superclass}
         cases.append((f"mixture {n:,}", latents, exact, levels, 1))
-    print(
-        "| latents | n | cells | level | exact Ward DP | cell tree / exact: mean | lowest |\n"
-        "|---|---|---|---|---|---|---|"
-    )
+    if cases:
+        print(
+            "| latents | n | cells | level | exact Ward DP | cell tree / exact: mean | lowest |\n"
+            "|---|---|---|---|---|---|---|"
+        )
     for name, latents, exact, levels, seeds in cases:
         exact_dp, ratios = purity_ratios(latents, exact, levels, seeds)
         for level in levels:
