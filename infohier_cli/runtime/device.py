@@ -9,6 +9,7 @@ reproducible float32 path unless asked otherwise.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -77,3 +78,20 @@ def auto_size_max(device: torch.device) -> int:
     from infohier_cli.data.read import AUTO_SIZE_MAX, AUTO_SIZE_MAX_CUDA
 
     return AUTO_SIZE_MAX_CUDA if device.type == "cuda" else AUTO_SIZE_MAX
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch's CPU ops on one thread inside the block (the count is restored after).
+
+    For many tiny ops: spread over threads, each waits for the pool to wake. With 2 threads
+    on the 2-core machine, one batch's per-image views took 0.5 s instead of 0.04 s and the
+    optimiser steps 1 s instead of 0.013 s, against ~0.7-1.2 s for the network's forward and
+    backward (BENCHMARKS.md). Element-wise results do not depend on the thread count.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

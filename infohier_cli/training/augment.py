@@ -11,13 +11,11 @@ asked for (`color_jitter` > 0).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import torch
 from torchvision.transforms import v2
 
 from infohier_cli.config import TrainConfig
+from infohier_cli.runtime.device import one_thread
 
 
 class RandomRot90(torch.nn.Module):
@@ -77,22 +75,6 @@ def sample_seed(*parts: int) -> int:
     for part in parts:
         value = (value ^ (part + 0x632BE59BD9B4E019 + (value << 6) + (value >> 2))) % (1 << 63)
     return value
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch ops on one thread inside the block (the thread count is restored after).
-
-    One image's views are many tiny ops: spread over threads, each op waits for the pool to
-    wake (with 2 threads on 2 cores, the views of a batch of 64 took 0.5 s instead of 0.04 s,
-    most of a training step; BENCHMARKS.md). Loader workers already run on one thread.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class TwoViews(torch.utils.data.Dataset):

@@ -22,7 +22,7 @@ import torch
 
 from infohier_cli.config import TrainConfig
 from infohier_cli.errors import UserError
-from infohier_cli.runtime.device import autocast
+from infohier_cli.runtime.device import autocast, one_thread
 from infohier_cli.runtime.distributed import DistEnv, gather_batch
 from infohier_cli.training.augment import sample_seed
 from infohier_cli.training.losses import (
@@ -123,8 +123,9 @@ def run_epoch(
             for optimiser in learner.optimisers:
                 optimiser.zero_grad(set_to_none=True)
             losses[0].backward()
-            for optimiser in learner.optimisers:
-                optimiser.step()
+            with one_thread():  # small element-wise updates (runtime/device.py)
+                for optimiser in learner.optimisers:
+                    optimiser.step()
             totals += torch.stack([x.detach().float().cpu() for x in losses])
             steps += 1
             seen += batch[0].shape[0] * env.world_size
