@@ -46,10 +46,14 @@ def test_budget_durations(text, seconds):
     assert budget_seconds(text) == seconds
 
 
-def test_budget_epochs_from_the_first_epoch():
+def test_budget_epochs_from_the_mean_speed_so_far():
     assert budget_epochs(TrainConfig(), 3.0) is None
     assert budget_epochs(TrainConfig(time_budget="1m"), 7.0) == 8
     assert budget_epochs(TrainConfig(time_budget="1s"), 7.0) == 1
+    # after 3 epochs in 30 s, 6 fit in a minute; a slowed machine ends the run early,
+    # but never before the epochs already done
+    assert budget_epochs(TrainConfig(time_budget="1m"), 30.0, 3) == 6
+    assert budget_epochs(TrainConfig(time_budget="1m"), 120.0, 4) == 4
 
 
 def test_a_time_budget_replans_the_run_after_its_first_epoch(image_folder, tmp_path):
@@ -66,3 +70,20 @@ def test_a_time_budget_replans_the_run_after_its_first_epoch(image_folder, tmp_p
     lines = (tmp_path / "run" / "train_log.jsonl").read_text(encoding="utf-8").splitlines()
     log = [json.loads(line) for line in lines]
     assert [entry["epoch"] for entry in log] == [1]
+
+
+def test_replanning_keeps_a_warm_up_that_has_ended():
+    import torch
+
+    from infohier_cli.runtime.distributed import DistEnv
+    from infohier_cli.training.setup import build_learner
+
+    learner = build_learner(
+        TrainConfig(width=4, image_size=16, epochs=60), 3, torch.device("cpu"), DistEnv()
+    )
+    assert learner.config.warmup == 10
+    learner.replan(30, done=2)  # the hierarchical loss has not started: follows the plan
+    assert (learner.config.epochs, learner.config.warmup) == (30, 5)
+    learner.replan(120, done=6)  # it started after epoch 5: stays on
+    assert (learner.config.epochs, learner.config.warmup) == (120, 5)
+    assert all(schedule.T_max == 120 for schedule in learner.schedules)

@@ -50,6 +50,16 @@ class DistEnv:
             dist.destroy_process_group()
 
 
+def from_main(value: int | None, env: DistEnv) -> int | None:
+    """Rank 0's `value` on every rank: a decision all ranks must share, such as the epochs
+    a time budget allows (each rank's own clock would disagree)."""
+    if not env.active:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def gather_batch(local: torch.Tensor, env: DistEnv) -> torch.Tensor:
     """Concatenate every rank's (b, ...) tensor into the global (W·b, ...) batch, in the
     order a single process would have seen it (global row t·W + r is rank r's row t).

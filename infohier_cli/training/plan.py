@@ -5,7 +5,9 @@ gets as many optimiser steps as one of 5,000 (BENCHMARKS.md: the step count, not
 count, is what moved tree quality on small folders).
 
     auto (--epochs 0):  epochs = ⌈steps / steps_per_epoch⌉,  steps_per_epoch = ⌊n / B⌋
-    --time-budget T:    after the first epoch took t₁ seconds, epochs = max(1, ⌊T / t₁⌋)
+    --time-budget T:    after e epochs took t_e seconds in all, epochs = max(e, ⌊T·e / t_e⌋),
+                        re-planned after every epoch of a new run (a machine that slows
+                        down mid-run moves the end forward instead of overrunning)
 
 with n the number of images and B = min(batch_size, n) the global batch (the loader drops
 the last incomplete batch). Both are saved resolved in the run's config, so a resumed run
@@ -31,13 +33,13 @@ def plan_epochs(config: TrainConfig, n_images: int) -> TrainConfig:
     return config.replace(epochs=math.ceil(config.steps / steps_per_epoch(config, n_images)))
 
 
-def budget_epochs(config: TrainConfig, first_epoch_seconds: float) -> int | None:
-    """The epochs that fit `config.time_budget` at the speed of the first epoch; None
-    without a budget."""
+def budget_epochs(config: TrainConfig, elapsed_seconds: float, epochs_done: int = 1) -> int | None:
+    """The epochs that fit `config.time_budget` at the mean speed of the `epochs_done`
+    epochs that took `elapsed_seconds`, never fewer than those; None without a budget."""
     budget = budget_seconds(config.time_budget)
     if not budget:
         return None
-    return max(1, int(budget // max(first_epoch_seconds, 1e-9)))
+    return max(epochs_done, int(budget * epochs_done // max(elapsed_seconds, 1e-9)))
 
 
 def describe_plan(config: TrainConfig, n_images: int) -> str:
@@ -48,5 +50,5 @@ def describe_plan(config: TrainConfig, n_images: int) -> str:
         f"{min(config.batch_size, n_images)}), hierarchical loss from epoch {config.warmup + 1}"
     )
     if budget_seconds(config.time_budget):
-        line += f"; re-planned for the time budget {config.time_budget} after the first epoch"
+        line += f"; re-planned for the time budget {config.time_budget} after each epoch"
     return line

@@ -41,9 +41,15 @@ class Learner:
     amp: torch.dtype | None = None
     memory_format: torch.memory_format = torch.contiguous_format
 
-    def replan(self, epochs: int) -> None:
-        """Train for `epochs` in all: the config and the cosine schedules' length follow."""
-        self.config = self.config.replace(epochs=epochs)
+    def replan(self, epochs: int, done: int) -> None:
+        """Train for `epochs` in all, `done` of them finished: the config and the cosine
+        schedules' length follow. An automatic warm-up (a sixth of the epochs) follows the
+        new plan until the hierarchical loss has started; from then on it stays fixed, so
+        that a longer plan never switches the loss off again."""
+        config = self.config
+        if config.warmup_epochs < 0 and done >= config.warmup:
+            config = config.replace(warmup_epochs=config.warmup)
+        self.config = config.replace(epochs=epochs)
         for schedule in self.schedules:
             schedule.T_max = epochs
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from infohier_cli.runtime.device import (
     pick_device,
     switched_on,
 )
-from infohier_cli.runtime.distributed import DistEnv
+from infohier_cli.runtime.distributed import DistEnv, from_main
 from infohier_cli.training.augment import TwoViews
 from infohier_cli.training.batch_views import BatchViews
 from infohier_cli.training.fit import fit
@@ -264,13 +265,16 @@ def train(
                 checkpoint_of(learner, images, folder, epoch).save(run.checkpoint)
             saved.append(epoch)
 
+        started = time.monotonic()
+
         def epoch_done(epoch: int, log: dict[str, Any]) -> None:
-            planned = budget_epochs(config, log["seconds"]) if epoch == 1 else None
-            if planned:
-                learner.replan(planned)
+            elapsed = time.monotonic() - started
+            planned = None if resumed else from_main(budget_epochs(config, elapsed, epoch), env)
+            if planned and (epoch == 1 or planned != learner.config.epochs):
+                learner.replan(planned, epoch)
                 say(
-                    f"time budget {config.time_budget}: the first epoch took "
-                    f"{log['seconds']:.1f} s, so {planned} epochs in all"
+                    f"time budget {config.time_budget}: {epoch} epoch(s) took {elapsed:.1f} s, "
+                    f"so {planned} epochs in all"
                 )
             save(epoch)
             if env.is_main:
