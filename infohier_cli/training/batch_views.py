@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from infohier_cli.config import TrainConfig
+from infohier_cli.runtime.device import one_thread
 from infohier_cli.training.augment import sample_seed
 
 N_DRAWS = 15  # uniforms per view: the columns of `view_uniforms`, named below
@@ -167,4 +168,5 @@ class BatchViews(torch.utils.data.Dataset):
         indices, images = batch
         images = images.to(device, non_blocking=True)
         u = view_uniforms(self.config.seed, self.epoch, indices)
-        return batch_view(images, u[0], self.config), batch_view(images, u[1], self.config)
+        with one_thread():  # on the CPU: small ops, each would wait for the thread pool
+            return batch_view(images, u[0], self.config), batch_view(images, u[1], self.config)
