@@ -3,6 +3,8 @@ samples, named by sample id; `auto` dispatches by size."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.cluster.hierarchy import is_monotonic, is_valid_linkage
@@ -73,6 +75,16 @@ def test_single_linkage_heights_are_the_minimum_spanning_tree_of_cosine_distance
     np.testing.assert_allclose(tree[:, 2], spanning, atol=1e-9)
     np.testing.assert_allclose(single_linkage(points * 7.0)[:, 2], tree[:, 2], atol=1e-9)
     assert single_linkage(points[:1]).shape == (0, 4)
+
+
+def test_decoding_an_untrained_ball_is_flagged(tmp_path):
+    heard: list[str] = []
+    save_embeddings(tmp_path / "ssl.npz", replace(embeddings(), ball_trained=False))
+    registry.build_tree(tmp_path / "ssl.npz", "disk", heard.append)
+    registry.build_tree(tmp_path / "ssl.npz", "auto", heard.append)
+    save_embeddings(tmp_path / "joint.npz", embeddings())
+    registry.build_tree(tmp_path / "joint.npz", "disk", heard.append)
+    assert len(heard) == 1 and "not trained (--lambda-hc 0)" in heard[0]
 
 
 def test_build_tree_reads_latents_only_when_needed(tmp_path, monkeypatch):

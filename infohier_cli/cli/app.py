@@ -311,7 +311,7 @@ def tree(
     check_labels(out, labels.value)
     source_file = embeddings or RunDir(run).embeddings
     fmt = format.value if format else ("json" if out.suffix.lower() == ".json" else "newick")
-    built = build_tree(source_file, source.value)
+    built = build_tree(source_file, source.value, warn)
     write_tree(built, out, fmt, labels.value)
     if str(out) != "-":
         warn(f"tree over {built.n} images -> {out}")

@@ -117,11 +117,19 @@ def build(source: str, emb: Embeddings) -> Tree:
     return BUILDERS[resolve_source(source, len(emb.ids))].build(emb)
 
 
-def build_tree(embeddings_file: Path, source: str = AUTO) -> Tree:
+def build_tree(
+    embeddings_file: Path, source: str = AUTO, warn: Callable[[str], None] | None = None
+) -> Tree:
     """Read an embeddings file and build its tree; the latent matrix is read only when
-    the chosen builder needs it."""
+    the chosen builder needs it. `warn` hears of a ball decoded although the hierarchical
+    loss never trained it (an SSL-only run)."""
     emb = load_embeddings(embeddings_file, with_latent=False)
     builder = BUILDERS[resolve_source(source, len(emb.ids))]
+    if builder.name == "disk" and not emb.ball_trained and warn is not None:
+        warn(
+            "note: this run's ball was not trained (--lambda-hc 0), so its decoding "
+            "is not a meaningful tree; the default --source auto uses the latents"
+        )
     if builder.needs_latent:
         emb = load_embeddings(embeddings_file)
     return builder.build(emb)
