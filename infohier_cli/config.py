@@ -162,7 +162,7 @@ class TrainConfig:
     time_budget: str = setting(
         "0",
         "Train for this long instead (e.g. 90s, 10m, 1.5h; 0 = no budget): the epochs are "
-        "planned from the first epoch's measured speed.",
+        "planned from the measured epoch times and re-planned after every epoch.",
     )
     batch_size: int = setting(64, "Global batch size: images per step over all processes.", min=3)
     lr: float = setting(1e-3, "Learning rate.")

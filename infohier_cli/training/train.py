@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from infohier_cli import __version__
-from infohier_cli.config import TrainConfig, option_name
+from infohier_cli.config import TrainConfig, budget_seconds, option_name
 from infohier_cli.data import ImageFolder, ImageSpec, resolve_spec, scan_folder
 from infohier_cli.data.group import folder_samples
 from infohier_cli.embed import embed_images
@@ -268,8 +268,10 @@ def train(
         started = time.monotonic()
 
         def epoch_done(epoch: int, log: dict[str, Any]) -> None:
-            elapsed = time.monotonic() - started
-            planned = None if resumed else from_main(budget_epochs(config, elapsed, epoch), env)
+            planned = None
+            if budget_seconds(config.time_budget) and not resumed:  # a collective: only then
+                elapsed = time.monotonic() - started
+                planned = from_main(budget_epochs(config, elapsed, epoch), env)
             if planned and (epoch == 1 or planned != learner.config.epochs):
                 learner.replan(planned, epoch)
                 say(
