@@ -79,26 +79,32 @@ def cli_train(folder: Path, run_dir: Path, *extra: str) -> subprocess.Popen:
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_a_killed_process_resumes_bit_for_bit(image_folder, tmp_path, sig):
-    """Kill `train` at a random moment after a random finished epoch, resume it in a new
-    process, and compare with an uninterrupted run: the weights are identical."""
-    assert cli_train(image_folder, tmp_path / "straight", "--epochs", "6", *CLI_TINY).wait() == 0
+    """Kill `train` at a random moment within the epoch after a random finished one, resume
+    it in a new process, and compare with an uninterrupted run: the weights are identical.
+
+    The delay is drawn within one epoch's time, measured on the straight run, so the signal
+    lands in training on a fast machine as on a slow one (a fixed delay outlasted a whole
+    tiny run on a fast one)."""
+    epochs = "10"
+    assert cli_train(image_folder, tmp_path / "straight", "--epochs", epochs, *CLI_TINY).wait() == 0
+    epoch_seconds = min(entry["seconds"] for entry in log_lines(tmp_path / "straight"))
     chooser = random.Random()
-    epochs_done, delay = chooser.randint(1, 3), chooser.uniform(0.0, 0.3)
+    epochs_done, delay = chooser.randint(1, 3), chooser.uniform(0.0, epoch_seconds)
     log = tmp_path / "split" / "train_log.jsonl"
-    process = cli_train(image_folder, tmp_path / "split", "--epochs", "6", *CLI_TINY)
+    process = cli_train(image_folder, tmp_path / "split", "--epochs", epochs, *CLI_TINY)
     while process.poll() is None and (
         not log.exists() or len(log.read_text().splitlines()) < epochs_done
     ):
-        time.sleep(0.05)
+        time.sleep(0.005)
     time.sleep(delay)
     process.send_signal(sig)
     assert process.wait() != 0, "the run ended before the signal: nothing was resumed"
-    assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["epoch"] < 6
+    assert load_checkpoint(tmp_path / "split" / "checkpoint.pt")["epoch"] < int(epochs)
     resumed = cli_train(image_folder, tmp_path / "split", "--resume")
     assert resumed.wait() == 0
     straight = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
     split = load_checkpoint(tmp_path / "split" / "checkpoint.pt")
-    assert split["epoch"] == straight["epoch"] == 6
+    assert split["epoch"] == straight["epoch"] == int(epochs)
     for key, value in straight["model"].items():
         assert torch.equal(value, split["model"][key]), (key, epochs_done, delay)
 
