@@ -100,9 +100,10 @@ class TrainConfig:
     Data: `image_size`, `channels`, `intensity`, `max_megapixels`. Model: `width`, `proj_dim`,
     `ball_dim`, `radius`, `r_max`. Loss: L = lambda_ct·NT-Xent(tau_ct) +
     lambda_hc·Dasgupta-triplet (tau_hc) on `triplets_per_image`·B triplets per batch, with the
-    latent similarity (`center_similarity`, `detach_similarity`). Optimisation: `epochs` (0 =
-    auto from `steps`, or from `time_budget`: see training/plan.py), `batch_size` (global),
-    `lr`, `encoder_lr_scale`, `weight_decay`, `warmup_epochs`. Augmentation: `symmetry`,
+    latent similarity (`center_similarity`, `detach_similarity`, `similarity_knn`).
+    Optimisation: `epochs` (0 = auto from `steps`, or from `time_budget`: see
+    training/plan.py), `batch_size` (global), `lr`, `encoder_lr_scale`, `weight_decay`,
+    `warmup_epochs`. Augmentation: `symmetry`,
     `crop_scale_min`, `blur_prob`, `jitter`, `color_jitter`. `seed`. Samples: `group` (several
     channel files per sample, data/group.py; "" = one file each). Start: `init_from` (the
     encoder's first weights, training/init_from.py; "" = random; kept as provenance).
@@ -190,6 +191,12 @@ class TrainConfig:
         True,
         "Stop the hierarchical loss's gradient through the similarities.",
         flag="--detach-similarity/--live-similarity",
+    )
+    similarity_knn: int = setting(
+        0,
+        "Similarities for the hierarchical loss: 0 = the latents' cosine; k = the batch's "
+        "k-nearest-neighbour graph of those cosines (training/similarity.py).",
+        min=0,
     )
     symmetry: str = setting(
         "none",

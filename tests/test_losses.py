@@ -57,6 +57,20 @@ def test_latent_similarity_range_and_centring():
     assert centred.min() < 0.5 and centred.max() <= 1.0 + 1e-6 and centred.min() >= -1e-6
 
 
+def test_knn_similarity_is_the_symmetric_neighbour_graph():
+    # two tight pairs far apart: each point's nearest neighbour is its partner
+    z = torch.tensor(
+        [[1.0, 0.0], [1.0, 0.1], [-1.0, 0.0], [-1.0, -0.1], [0.0, 1.0]], requires_grad=True
+    )
+    w = latent_similarity(z, center=False, knn=1, detach=False)
+    assert torch.equal(w, w.T) and torch.all(w.diagonal() == 0)
+    assert w[0, 1] == 1.0 and w[2, 3] == 1.0  # mutual neighbours
+    assert w[0, 2] == 0.0 and w[1, 3] == 0.0
+    assert set(w.unique().tolist()) <= {0.0, 0.5, 1.0}
+    assert not w.requires_grad
+    assert torch.all(latent_similarity(z, knn=10).sum(1) == 4)  # k capped at B - 1
+
+
 def test_triplets_are_distinct_and_cover_all_indices():
     t = sample_triplets(5, 4000, generator=torch.Generator().manual_seed(0))
     assert t.shape == (4000, 3)

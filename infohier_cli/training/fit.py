@@ -161,7 +161,10 @@ def step_losses(
     if hc_on:
         z1, e1 = gather_batch(z[:b], env), gather_batch(e[:b], env)
         similarity = latent_similarity(
-            z1, center=config.center_similarity, detach=config.detach_similarity
+            z1,
+            center=config.center_similarity,
+            detach=config.detach_similarity,
+            knn=config.similarity_knn,
         )
         n = z1.shape[0]
         triplets = sample_triplets(
