@@ -35,7 +35,7 @@ def decoded_partitions(points: np.ndarray) -> list[frozenset]:
     tree = Tree([str(i) for i in range(len(points))], decode(points).linkage)
     out = []
     for k in range(len(points), 0, -1):
-        labels = tree.cut(k)
+        labels = tree.cut(k, min_size=1)  # the plain cut: every level of the tree
         out.append(frozenset(frozenset(np.flatnonzero(labels == c).tolist()) for c in range(k)))
     return out
 

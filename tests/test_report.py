@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from infohier_cli.cli import app
 from infohier_cli.embeddings import Embeddings, save_embeddings
 from infohier_cli.errors import UserError
-from infohier_cli.report.clusters import cluster_roots, cluster_view, expandable, leaf_spans
+from infohier_cli.report.clusters import cluster_members, cluster_view, expandable, leaf_spans
 from infohier_cli.report.curves import read_log, training_charts
 from infohier_cli.report.dendrogram import members
 from infohier_cli.report.html import shown
@@ -49,19 +49,17 @@ def random_tree(n: int, seed: int) -> Tree:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_leaf_spans_and_cluster_roots_match_a_traversal_and_the_cut(seed: int):
+def test_leaf_spans_match_a_traversal_and_clusters_lie_under_their_tops(seed: int):
     tree = random_tree(40, seed)
     spans = leaf_spans(tree)
     assert spans.order.tolist() == tree.leaf_order().tolist()
     for node in range(2 * tree.n - 1):  # each node's span = its leaves found by traversal
         assert spans.members(node).tolist() == members(tree, node)
     for k in (1, 2, 5, 17, 40):
-        labels = tree.cut(k)
-        roots = cluster_roots(tree, k, spans)
-        for cluster, node in enumerate(roots):
-            assert (
-                sorted(spans.members(node).tolist()) == np.flatnonzero(labels == cluster).tolist()
-            )
+        labels, tops = tree.clusters(k)
+        for cluster, leaves in enumerate(cluster_members(labels, k)):
+            assert leaves.tolist() == np.flatnonzero(labels == cluster).tolist()
+            assert set(leaves.tolist()) <= set(spans.members(tops[cluster]).tolist())
         shown = [v for v in range(2 * tree.n - 1) if expandable(tree, v, k)]
         assert len(shown) == k - 1  # the top of the tree truncated to k clusters
 
@@ -71,14 +69,16 @@ def test_cluster_view_medoids_first_and_a_bounded_sample():
     spans = leaf_spans(tree)
     unit = normalise(np.random.default_rng(0).normal(size=(60, 5)))
     root = tree.root
-    view = cluster_view(spans, root, unit, 3, 10, spare=2)
+    everyone = spans.members(root)
+    view = cluster_view(everyone, root, unit, 3, 10, spare=2)
     summed = unit @ unit.sum(axis=0)  # u_i · Σ_j u_j over all leaves of the root
     assert view.central == np.argsort(-summed, kind="stable")[:5].tolist()
     assert len(view.sample) == 12 and not set(view.sample) & set(view.central[:3])
-    assert view == cluster_view(spans, root, unit, 3, 10, spare=2)  # reproducible
+    assert view == cluster_view(everyone, root, unit, 3, 10, spare=2)  # reproducible
     small = tree.children()[0, 0]  # a leaf: nothing else to draw
-    assert cluster_view(spans, small, unit, 3, 10, spare=2).sample == []
-    assert cluster_view(spans, tree.n, unit, 1, 10).sample == [tree.children()[0, 1]]
+    assert cluster_view(spans.members(small), small, unit, 3, 10, spare=2).sample == []
+    pair = spans.members(tree.n)
+    assert cluster_view(pair, tree.n, unit, 1, 10).sample == [tree.children()[0, 1]]
 
 
 def test_training_charts_draw_each_loss_and_skip_the_warm_up(tmp_path: Path):

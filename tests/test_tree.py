@@ -12,7 +12,7 @@ from Bio import Phylo
 
 from infohier_cli.errors import UserError
 from infohier_cli.trees.disk import decode
-from infohier_cli.trees.tree import Tree, quote_newick
+from infohier_cli.trees.tree import Tree, min_cluster_size, quote_newick
 
 HOSTILE = [
     "plain.png",
@@ -124,16 +124,48 @@ def test_json_is_d3_ready_and_round_trips():
     np.testing.assert_array_equal(again.linkage, tree.linkage)
 
 
-def test_cut_undoes_highest_merges():
+def test_the_plain_cut_undoes_the_highest_merges():
     # ((0,1),(2,3)) then 4 joins last
     linkage = np.array([[0, 1, 0.1, 2], [2, 3, 0.2, 2], [5, 6, 0.5, 4], [4, 7, 0.9, 5]])
     tree = Tree(list("abcde"), linkage)
-    assert tree.cut(1).tolist() == [0, 0, 0, 0, 0]
-    assert tree.cut(2).tolist() == [0, 0, 0, 0, 1]
-    assert tree.cut(3).tolist() == [0, 0, 1, 1, 2]
-    assert tree.cut(5).tolist() == [0, 1, 2, 3, 4]
+    assert tree.cut(1, min_size=1).tolist() == [0, 0, 0, 0, 0]
+    assert tree.cut(2, min_size=1).tolist() == [0, 0, 0, 0, 1]
+    assert tree.cut(3, min_size=1).tolist() == [0, 0, 1, 1, 2]
+    assert tree.cut(5, min_size=1).tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(UserError):
-        tree.cut(6)
+        tree.cut(6, min_size=1)
+
+
+def chain(leaves: list[int], next_node: int, height: float) -> tuple[list[list[float]], int]:
+    """Linkage rows joining `leaves` one by one (a caterpillar); -> (rows, its top node)."""
+    rows, top = [], leaves[0]
+    for leaf in leaves[1:]:
+        rows.append([top, leaf, height, 0])
+        top, height = next_node, height + 0.01
+        next_node += 1
+    return rows, top
+
+
+def test_the_cut_keeps_late_strays_with_the_group_they_joined():
+    # two groups of 48 (leaves 0..47, 48..95), joined; then strays 96..99 join one by one,
+    # as single linkage joins outliers last
+    n = 100
+    rows_a, top_a = chain(list(range(48)), n, 0.1)
+    rows_b, top_b = chain(list(range(48, 96)), n + 47, 0.1)
+    rows = rows_a + rows_b + [[top_a, top_b, 1.0, 0]]
+    top = n + len(rows) - 1
+    for stray in range(96, 100):
+        rows.append([top, stray, 2.0 + stray, 0])
+        top = n + len(rows) - 1
+    tree = Tree([f"x{i}" for i in range(n)], np.array(rows))
+    plain = tree.cut(2, min_size=1)
+    assert plain.tolist() == [0] * 99 + [1]  # the last stray alone
+    labels, tops = tree.clusters(2)  # default floor: round(0.2 * 100 / 2) = 10 leaves
+    assert labels[:48].tolist() == [0] * 48 and labels[48:96].tolist() == [1] * 48
+    assert set(labels[96:].tolist()) == {0}  # the strays stay in the cluster they joined
+    assert tops.tolist() == [tree.root, top_b]
+    assert np.array_equal(tree.cut(4, min_size=48), tree.cut(4, min_size=1))  # halved: 24..1
+    assert min_cluster_size(100, 2) == 10 and min_cluster_size(10, 20) == 1
 
 
 def test_deep_caterpillar_tree_needs_no_recursion():

@@ -2,10 +2,10 @@
 of the tree, and each cluster's representatives and sample.
 
 Every node's leaves are one contiguous span of the tree's left-to-right leaf order
-(`LeafSpans`), so a cluster's members cost one slice, not a traversal. The clusters of the
-cut into k are the subtrees left when the k − 1 highest merges (linkage rows n−k..n−2)
-are undone: the children of those rows that are not undone themselves. The shown top of
-the tree, truncated to T clusters, is the tree above the cut into T.
+(`LeafSpans`), so a node's members cost one slice, not a traversal. The clusters of the
+cut into k are `Tree.clusters(k)`: each has a top node, and its members are grouped from
+the cut's labels (a cluster can be its top node's leaves less a cluster below it). The
+shown top of the tree, truncated to T clusters, is the tree above the T − 1 highest merges.
 What is drawn per cluster is bounded (a few representatives, a fixed-size sample), so the
 report's size grows with the number of clusters shown, never with the number of images.
 """
@@ -37,13 +37,11 @@ class LeafSpans:
 
 
 def leaf_spans(tree: Tree) -> LeafSpans:
-    """The leaf span of every node, in two passes over the merges: sizes bottom-up, then
-    starts top-down (a node's first child on the left, as in `Tree.leaf_order`)."""
+    """The leaf span of every node, from the node sizes and one pass over the merges: starts
+    top-down (a node's first child on the left, as in `Tree.leaf_order`)."""
     n = tree.n
     kids = tree.children().tolist()
-    size = [1] * n + [0] * (n - 1)
-    for row, (a, b) in enumerate(kids):
-        size[n + row] = size[a] + size[b]
+    size = tree.sizes().tolist()
     start = [0] * (2 * n - 1)
     for row in range(n - 2, -1, -1):  # parents before children
         a, b = kids[row]
@@ -55,18 +53,11 @@ def leaf_spans(tree: Tree) -> LeafSpans:
     return LeafSpans(order, first, first + np.array(size, dtype=np.int64))
 
 
-def cluster_roots(tree: Tree, k: int, spans: LeafSpans) -> np.ndarray:
-    """(k,) the node of each cluster of `tree.cut(k)`, indexed by its cluster id (the id
-    `export --cut` writes)."""
-    n = tree.n
-    if k == 1:
-        return np.array([tree.root])
-    kids = tree.children()[n - k :].ravel()
-    roots = kids[kids < 2 * n - k]  # not an undone merge itself
-    ids = tree.cut(k)[spans.order[spans.start[roots]]]
-    out = np.empty(k, dtype=np.int64)
-    out[ids] = roots
-    return out
+def cluster_members(labels: np.ndarray, k: int) -> list[np.ndarray]:
+    """The leaves of each cluster of a cut (`labels` (n,) ids 0..k−1), by cluster id."""
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(k + 1))
+    return [order[bounds[c] : bounds[c + 1]] for c in range(k)]
 
 
 def expandable(tree: Tree, node: int, shown: int) -> bool:
@@ -87,7 +78,7 @@ class ClusterView:
 
 
 def cluster_view(
-    spans: LeafSpans,
+    members: np.ndarray,
     node: int,
     unit: np.ndarray,
     representatives: int,
@@ -95,11 +86,11 @@ def cluster_view(
     spare: int = 0,
     seed: int = 0,
 ) -> ClusterView:
-    """The members of `node` a report may show: the `representatives + spare` most central
-    (`central_first`), and `sample + spare` of the members other than the first
-    `representatives` of them, drawn at random (a fixed seed per node, so a report is
-    reproducible). The spares stand in for images that cannot be read."""
-    members = spans.members(node)
+    """The `members` of a cluster with top node `node` that a report may show: the
+    `representatives + spare` most central (`central_first`), and `sample + spare` of the
+    members other than the first `representatives` of them, drawn at random (a fixed seed
+    per node, so a report is reproducible). The spares stand in for images that cannot be
+    read."""
     central = central_first(members, unit)[: representatives + spare]
     rest = np.setdiff1d(members, central[:representatives])
     rng = np.random.default_rng([seed, node])

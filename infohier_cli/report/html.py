@@ -34,7 +34,7 @@ from infohier_cli.errors import UserError
 from infohier_cli.report.clusters import (
     ClusterView,
     LeafSpans,
-    cluster_roots,
+    cluster_members,
     cluster_view,
     expandable,
     leaf_spans,
@@ -214,7 +214,8 @@ def write_report(
         raise UserError("--tree-leaves must be at least 2")
     unit = normalise(latent, dtype=np.float32)  # medoid scores: float32 is enough
     spans = leaf_spans(tree)
-    levels = {k: cluster_roots(tree, k, spans) for k in dict.fromkeys(cuts)}
+    cut = {k: tree.clusters(k) for k in dict.fromkeys(cuts)}
+    levels = {k: tops for k, (_labels, tops) in cut.items()}
     wanted = sum(len(r) for r in levels.values()) * (layout.representatives + layout.sample)
     with tqdm(
         total=wanted + layout.tree_leaves * 2, desc="thumbnails", disable=not progress
@@ -223,8 +224,8 @@ def write_report(
         pictures = None if images is None else leaf_pictures(tree.names, images, group)
         thumbs = Thumbnails(tree.names, pictures, bar.update)
         sections = [
-            _level_section(k, roots, spans, unit, thumbs, layout, tree.n)
-            for k, roots in levels.items()
+            _level_section(k, labels, tops, unit, thumbs, layout)
+            for k, (labels, tops) in cut.items()
         ]
         tree_html = _tree_section(tree, spans, unit, thumbs, layout, levels)
     shown_clusters = min(layout.tree_leaves, tree.n)
@@ -337,18 +338,20 @@ def _node_label(
 
 def _level_section(
     k: int,
-    roots: np.ndarray,
-    spans: LeafSpans,
+    labels: np.ndarray,
+    tops: np.ndarray,
     unit: np.ndarray,
     thumbs: Thumbnails,
     layout: Layout,
-    n: int,
 ) -> str:
-    """The cut into k: one card per cluster."""
+    """The cut into k (`labels` (n,), the top node of each cluster `tops` (k,)): one card
+    per cluster."""
     cards = []
-    for cluster, node in enumerate(roots):
-        view = cluster_view(spans, int(node), unit, layout.representatives, layout.sample, TRIES)
-        cards.append(_card(k, cluster, view, thumbs, layout, n))
+    for cluster, members in enumerate(cluster_members(labels, k)):
+        view = cluster_view(
+            members, int(tops[cluster]), unit, layout.representatives, layout.sample, TRIES
+        )
+        cards.append(_card(k, cluster, view, thumbs, layout, len(labels)))
     return (
         f'<h2 id="k{k}">{k} clusters</h2><p class="muted">The cut into {k} (cluster ids as '
         f"in <code>infohier export --cut {k}</code>): each cluster's most representative "

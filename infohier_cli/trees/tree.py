@@ -37,6 +37,7 @@ class Tree:
     leaf_points: np.ndarray | None = None
     node_points: np.ndarray | None = None
     _children: np.ndarray | None = field(default=None, repr=False)
+    _sizes: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.linkage = np.asarray(self.linkage, dtype=np.float64).reshape(-1, 4)
@@ -84,23 +85,82 @@ class Tree:
             dtype=np.int64,
         )
 
-    def cut(self, k: int) -> np.ndarray:
-        """Cluster id (0..k−1) of each leaf after undoing the k−1 highest merges.
+    def sizes(self) -> np.ndarray:
+        """(2n − 1,) int64: the number of leaves under each node (leaves 1)."""
+        if self._sizes is None:
+            kids = self.children().tolist()
+            size = [1] * self.n + [0] * (self.n - 1)
+            for row, (a, b) in enumerate(kids):
+                size[self.n + row] = size[a] + size[b]
+            self._sizes = np.array(size, dtype=np.int64)
+        return self._sizes
 
+    def cut(self, k: int, min_size: int | None = None) -> np.ndarray:
+        """Cluster id (0..k−1) of each leaf in the cut into k (see `clusters`)."""
+        return self.clusters(k, min_size)[0]
+
+    def clusters(self, k: int, min_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The cut into k -> (cluster id of each leaf (n,), top node of each cluster (k,)).
+
+        Merges are undone from the highest (the last linkage row) down, as in a plain cut,
+        but a merge makes two clusters only when both its sides hold at least m leaves
+        (`min_size`; default `min_cluster_size`(n, k)). A merge that joined fewer than m
+        leaves to a larger group is undone without making a cluster of them: they stay in
+        the cluster of the group they joined, and that group's own merges are looked at
+        next. So the strays single linkage joins last do not take clusters of their own (a
+        size floor as in HDBSCAN's condensed tree). A cluster is its top node's leaves less
+        those of the clusters below it. With m = 1 this is the plain cut (the k − 1
+        highest merges undone); when k clusters of m leaves do not exist, m is halved until
+        they do.
         Ids follow the order of each cluster's first leaf (0..n−1)."""
         if not 1 <= k <= self.n:
             raise UserError(f"cannot cut a tree of {self.n} leaves into {k} clusters")
-        parent = np.arange(2 * self.n - 1)
+        least = min_cluster_size(self.n, k) if min_size is None else max(1, min_size)
+        while (tops := self._cluster_tops(k, least)) is None:
+            least //= 2
+        label = np.full(2 * self.n - 1, -1, dtype=np.int64)
+        label[tops] = tops
         kids = self.children()
-        for row in range(self.n - k):
-            parent[kids[row]] = self.n + row
-        for node in range(2 * self.n - 2, -1, -1):  # parents have larger ids: one pass
-            parent[node] = parent[parent[node]]
-        roots = parent[: self.n]
-        _, first, inverse = np.unique(roots, return_index=True, return_inverse=True)
+        for node in range(2 * self.n - 2, self.n - 1, -1):  # parents have larger ids
+            for child in kids[node - self.n]:
+                if label[child] < 0:
+                    label[child] = label[node]
+        _, first, inverse = np.unique(label[: self.n], return_index=True, return_inverse=True)
         rank = np.empty_like(first)
         rank[np.argsort(first)] = np.arange(len(first))
-        return rank[inverse]
+        ordered = np.empty(k, dtype=np.int64)
+        ordered[rank] = np.unique(label[: self.n])
+        return rank[inverse], ordered
+
+    def _cluster_tops(self, k: int, least: int) -> np.ndarray | None:
+        """The top nodes of the k clusters of `clusters` with size floor `least` (each the
+        lowest node holding all its cluster's leaves); None if fewer than k can be made.
+
+        Each cluster walks down from its top: at a merge with two large sides the second
+        side starts a new cluster; at a merge with one, the small side stays in the
+        cluster (which then can no longer move its top below that merge)."""
+        import heapq
+
+        sizes, kids = self.sizes(), self.children()
+        tops, absorbed = [self.root], [False]
+        walks = [(-self.root, 0)] if self.root >= self.n else []  # (−node, cluster)
+        while len(tops) < k and walks:
+            negated, cluster = heapq.heappop(walks)
+            a, b = (int(c) for c in kids[-negated - self.n])
+            large = [c for c in (a, b) if sizes[c] >= least]
+            if len(large) == 2:
+                if not absorbed[cluster]:
+                    tops[cluster] = a
+                tops.append(b)
+                absorbed.append(False)
+                owners = [(a, cluster), (b, len(tops) - 1)]
+            else:
+                absorbed[cluster] = True
+                owners = [(c, cluster) for c in large]
+            for child, owner in owners:
+                if child >= self.n:
+                    heapq.heappush(walks, (-child, owner))
+        return np.array(tops, dtype=np.int64) if len(tops) == k else None
 
     # ---------------------------------------------------------------- Newick
     def to_newick(self, names: list[str] | None = None) -> str:
@@ -205,6 +265,16 @@ class Tree:
             if isinstance(error, KeyError):
                 error = f"missing key {error}"
             raise UserError(f"not an infohier JSON tree ({error})") from None
+
+
+MIN_CLUSTER_SHARE = 0.2
+
+
+def min_cluster_size(n: int, k: int) -> int:
+    """m = max(1, round(0.2 · n / k)): the fewest leaves a split must set apart to make a
+    cluster of its own in the cut into k (a fifth of an even share; see `Tree.clusters`).
+    Chosen on the development suite's single-linkage trees (BENCHMARKS.md)."""
+    return max(1, round(MIN_CLUSTER_SHARE * n / k))
 
 
 def check_linkage(linkage: np.ndarray, n: int) -> None:
