@@ -1,7 +1,7 @@
 """How often `export --cut auto` finds the true number of classes.
 
 usage: python benchmarks/cut_auto.py FOLDER [FOLDER ...] [--run FOLDER=RUN_DIR ...]
-       [--source auto|disk|latent ...] [--image-size S] [--no-baselines]
+       [--source auto|single|latent|disk ...] [--image-size S] [--no-baselines]
 
 Each FOLDER holds labels.csv (path,class[,superclass]; used only to score), as built by
 `python benchmarks/make_suite.py OUT` or shipped in sample_data/. For every folder the trees
@@ -33,7 +33,7 @@ from quality import pixel_matrix  # noqa: E402
 from infohier_cli.embeddings import load_embeddings  # noqa: E402
 from infohier_cli.run import RunDir  # noqa: E402
 from infohier_cli.trees.cut_auto import AUTO_CRITERIA, choose_k  # noqa: E402
-from infohier_cli.trees.registry import build_tree, resolve_source  # noqa: E402
+from infohier_cli.trees.registry import build_tree, resolve_source, source_names  # noqa: E402
 from infohier_cli.trees.tree import Tree  # noqa: E402
 
 
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument(
         "--source",
         action="append",
-        choices=("auto", "disk", "latent"),
+        choices=source_names(),
         help="tree of each run (repeatable; default auto)",
     )
     parser.add_argument("--image-size", type=int, default=0, help="0 = as infohier's auto")
