@@ -36,11 +36,12 @@ def plot_format(out: Path | str) -> str:
     return suffix
 
 
-def tree_layout(tree: Tree) -> np.ndarray:
+def tree_layout(tree: Tree, order: np.ndarray) -> np.ndarray:
     """(n, 2) leaf positions from the tree alone: on the circle of radius LEAF_RADIUS,
-    in leaf (dendrogram) order, equally spaced, so each subtree spans one arc."""
+    in the leaf (dendrogram) `order` (`Tree.cut_leaf_order`), equally spaced, so each
+    subtree spans one arc and each cluster of the cut one sector."""
     rank = np.empty(tree.n, dtype=np.int64)
-    rank[tree.leaf_order()] = np.arange(tree.n)
+    rank[order] = np.arange(tree.n)
     angle = 2.0 * np.pi * (rank + 0.5) / tree.n
     return LEAF_RADIUS * np.stack([np.cos(angle), np.sin(angle)], axis=1)
 
@@ -61,10 +62,10 @@ def node_positions(tree: Tree, leaves: np.ndarray | None = None) -> np.ndarray:
     return points.numpy()
 
 
-def cluster_colours(tree: Tree, clusters: np.ndarray) -> np.ndarray:
-    """(k,) colour index of each cluster id: its rank in the tree's leaf order, so that
-    clusters next to each other (in the tree, and in the tree layout) differ in colour."""
-    order = clusters[tree.leaf_order()]
+def cluster_colours(clusters: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """(k,) colour index of each cluster id: its rank in the leaf `order` (as in
+    `tree_layout`), so that clusters next to each other differ in colour."""
+    order = clusters[order]
     _, first = np.unique(order, return_index=True)
     rank = np.empty(len(first), dtype=np.int64)
     rank[np.argsort(first)] = np.arange(len(first))
@@ -114,8 +115,8 @@ def plot_disk(tree: Tree, out: Path, k: int | None = None, layout: str = "tree")
         raise UserError("--plot needs leaf coordinates in the disk (a JSON tree, or --embeddings)")
     n = tree.n
     k = min(k or 10, n)
-    clusters = tree.cut(k)
-    positions = node_positions(tree, tree_layout(tree) if layout == "tree" else None)
+    clusters, order = tree.cut(k), tree.cut_leaf_order(k)
+    positions = node_positions(tree, tree_layout(tree, order) if layout == "tree" else None)
     kids = tree.children()
     parents = np.repeat(np.arange(n, 2 * n - 1), 2)
     arcs = geodesic_arcs(positions[parents], positions[kids.ravel()]) if n > 1 else []
@@ -126,7 +127,7 @@ def plot_disk(tree: Tree, out: Path, k: int | None = None, layout: str = "tree")
         LineCollection(arcs, colors="0.45", linewidths=0.2 + 0.8 * scale, alpha=0.35 + 0.5 * scale)
     )
     palette = plt.get_cmap("tab20" if k > 10 else "tab10")
-    colour_of = cluster_colours(tree, clusters) % palette.N
+    colour_of = cluster_colours(clusters, order) % palette.N
     axes.scatter(
         positions[:n, 0],
         positions[:n, 1],

@@ -61,8 +61,9 @@ class Tree:
     def height(self, node: int) -> float:
         return float(self.linkage[node - self.n, 2]) if node >= self.n else 0.0
 
-    def postorder(self) -> list[tuple[int, bool]]:
-        """(node, True) when entering an inner node, (node, False) when leaving any node."""
+    def postorder(self, turned: frozenset[int] = frozenset()) -> list[tuple[int, bool]]:
+        """(node, True) when entering an inner node, (node, False) when leaving any node;
+        the children of the nodes in `turned` are visited second child first."""
         out: list[tuple[int, bool]] = []
         stack = [(self.root, True)]
         kids = self.children()
@@ -72,18 +73,25 @@ class Tree:
                 out.append((node, True))
                 stack.append((node, False))
                 a, b = kids[node - self.n]
-                stack.append((int(b), True))
-                stack.append((int(a), True))
+                first, second = (b, a) if node in turned else (a, b)
+                stack.append((int(second), True))
+                stack.append((int(first), True))
             else:
                 out.append((node, False))
         return out
 
-    def leaf_order(self) -> np.ndarray:
-        """Leaves in left-to-right (dendrogram) order."""
+    def leaf_order(self, turned: frozenset[int] = frozenset()) -> np.ndarray:
+        """Leaves in left-to-right (dendrogram) order; `turned` nodes' children swapped."""
         return np.array(
-            [node for node, entering in self.postorder() if not entering and node < self.n],
+            [node for node, entering in self.postorder(turned) if not entering and node < self.n],
             dtype=np.int64,
         )
+
+    def cut_leaf_order(self, k: int, min_size: int | None = None) -> np.ndarray:
+        """A leaf order in which every cluster of `cut(k, min_size)` is one run: the tree's
+        own order with each merge whose small side stayed in a cluster turned so that this
+        side comes first (a dendrogram rotation; the tree is the same)."""
+        return self.leaf_order(self._cut(k, min_size)[1])
 
     def sizes(self) -> np.ndarray:
         """(2n − 1,) int64: the number of leaves under each node (leaves 1)."""
@@ -113,11 +121,7 @@ class Tree:
         highest merges undone); when k clusters of m leaves do not exist, m is halved until
         they do.
         Ids follow the order of each cluster's first leaf (0..n−1)."""
-        if not 1 <= k <= self.n:
-            raise UserError(f"cannot cut a tree of {self.n} leaves into {k} clusters")
-        least = min_cluster_size(self.n, k) if min_size is None else max(1, min_size)
-        while (tops := self._cluster_tops(k, least)) is None:
-            least //= 2
+        tops = self._cut(k, min_size)[0]
         label = np.full(2 * self.n - 1, -1, dtype=np.int64)
         label[tops] = tops
         kids = self.children()
@@ -132,21 +136,31 @@ class Tree:
         ordered[rank] = np.unique(label[: self.n])
         return rank[inverse], ordered
 
-    def _cluster_tops(self, k: int, least: int) -> np.ndarray | None:
-        """The top nodes of the k clusters of `clusters` with size floor `least` (each the
-        lowest node holding all its cluster's leaves); None if fewer than k can be made.
+    def _cut(self, k: int, min_size: int | None) -> tuple[np.ndarray, frozenset[int]]:
+        """The top node of each of the k clusters of `clusters` (each the lowest node
+        holding all its cluster's leaves), and the merges to turn for `cut_leaf_order`.
 
         Each cluster walks down from its top: at a merge with two large sides the second
         side starts a new cluster; at a merge with one, the small side stays in the
         cluster (which then can no longer move its top below that merge)."""
+        if not 1 <= k <= self.n:
+            raise UserError(f"cannot cut a tree of {self.n} leaves into {k} clusters")
+        least = min_cluster_size(self.n, k) if min_size is None else max(1, min_size)
+        while (found := self._walk(k, least)) is None:
+            least //= 2
+        return found
+
+    def _walk(self, k: int, least: int) -> tuple[np.ndarray, frozenset[int]] | None:
+        """`_cut` with the size floor `least`; None if fewer than k clusters can be made."""
         import heapq
 
         sizes, kids = self.sizes(), self.children()
-        tops, absorbed = [self.root], [False]
+        tops, absorbed, turned = [self.root], [False], set()
         walks = [(-self.root, 0)] if self.root >= self.n else []  # (−node, cluster)
         while len(tops) < k and walks:
             negated, cluster = heapq.heappop(walks)
-            a, b = (int(c) for c in kids[-negated - self.n])
+            node = -negated
+            a, b = (int(c) for c in kids[node - self.n])
             large = [c for c in (a, b) if sizes[c] >= least]
             if len(large) == 2:
                 if not absorbed[cluster]:
@@ -156,11 +170,15 @@ class Tree:
                 owners = [(a, cluster), (b, len(tops) - 1)]
             else:
                 absorbed[cluster] = True
+                if large == [a]:
+                    turned.add(node)  # the small side first, so the cluster stays one run
                 owners = [(c, cluster) for c in large]
             for child, owner in owners:
                 if child >= self.n:
                     heapq.heappush(walks, (-child, owner))
-        return np.array(tops, dtype=np.int64) if len(tops) == k else None
+        if len(tops) < k:
+            return None
+        return np.array(tops, dtype=np.int64), frozenset(turned)
 
     # ---------------------------------------------------------------- Newick
     def to_newick(self, names: list[str] | None = None) -> str:
