@@ -35,9 +35,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     table = []
     for row in args.rows:
-        folder, joint, ssl = (Path(part) for part in row.split(":"))
+        folder, joint, ssl = (Path(part) for part in row.rsplit(":", 2))
         both = [purities(run, folder, args.source) for run in (joint, ssl)]
-        levels = list(both[0])[:2]
+        levels = (list(both[0]) * 2)[:2]  # one label level: shown twice
         values = [[scores[level] for level in levels] for scores in both]
         table.append(np.array(values))
         shown = [" / ".join(f"{v:.3f}" for v in scores) for scores in values]

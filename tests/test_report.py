@@ -166,6 +166,7 @@ def test_report_of_a_trained_run(trained: Path):
         cards = re.findall(rf'id="k{k}-c(\d+)"><h3>cluster \d+ · (\d+) images?', page)
         assert [int(c) for c, _ in cards] == list(range(k))
         assert sum(int(size) for _, size in cards) == n
+        assert all(f'href="#k{k}-c{c}"' in page for c in range(k))  # linked from the tree
     for card in page.split('<div class="card"')[1:]:  # every image readable: full strips
         size = int(re.search(r"· (\d+) images?", card).group(1))
         strips = card.split('<div class="strip small">')
@@ -182,9 +183,11 @@ def test_report_of_a_trained_run(trained: Path):
     assert not list(out.parent.glob(".*.tmp"))
     # the default tree (built like `infohier tree`) and an automatic level
     again = trained / "out" / "auto.html"
-    result = report(*run, "--cut", "auto", "--cut", "2", "--out", str(again))
+    result = report(*run, "--cut", "auto", "--cut", "5", "--tree-leaves", "2", "--out", str(again))
     assert result.exit_code == 0, result.output
-    assert "cut auto: k=" in result.stderr and 'id="k2-c1"' in again.read_text("utf-8")
+    assert "cut auto: k=" in result.stderr and 'id="k5-c4"' in again.read_text("utf-8")
+    # clusters below the 2 leaves of the shown tree: linked at their nearest shown ancestor
+    assert all(f'href="#k5-c{c}"' in again.read_text("utf-8") for c in range(5))
     # without images: the names of each cluster's medoids, no thumbnails
     gone = trained / "out" / "names.html"
     folder = trained / "images"

@@ -1,7 +1,8 @@
 """A conventional dendrogram picture: `infohier export --dendrogram tree.png|tree.svg`.
 
-The tree is truncated to its top levels (scipy's `truncate_mode="lastp"`): the p clusters
-left when the p − 1 highest merges are kept, the same clusters as `--cut p`. Each of them
+The tree is truncated to its top levels (scipy's `truncate_mode="lastp"`): the p subtrees
+left below the p − 1 highest merges (the plain cut; `--cut p` keeps the few images joined
+last in the cluster they joined, so its clusters can differ). Each of them
 is one leaf of the picture, labelled with its number of images; with an image folder, a
 thumbnail sits under it: the cluster's medoid in latent space (`report/thumbnails.py`), or
 its first image when no latents match the tree.

@@ -300,11 +300,17 @@ def _tree_section(
 ) -> str:
     """Nested <details> for the top of the tree (root open), built with an explicit stack."""
     shown_clusters = min(layout.tree_leaves, tree.n)
-    where = {int(node): [] for roots in levels.values() for node in roots}
-    for k, roots in levels.items():
-        for cluster, node in enumerate(roots):
-            where[int(node)].append(f'<a href="#k{k}-c{cluster}">k={k} #{cluster}</a>')
     kids = tree.children()
+    parent = np.full(2 * tree.n - 1, -1, dtype=np.int64)
+    parent[kids.ravel()] = np.repeat(np.arange(tree.n, 2 * tree.n - 1), 2)
+    where: dict[int, list[str]] = {}
+    for k, tops in levels.items():
+        for cluster, top in enumerate(tops):
+            node = int(top)  # linked at its top, or the nearest ancestor drawn
+            while node != tree.root and not expandable(tree, int(parent[node]), shown_clusters):
+                node = int(parent[node])
+            link = f'<a href="#k{k}-c{cluster}">k={k} #{cluster}</a>'
+            where.setdefault(node, []).append(link)
     parts: list[str] = []
     stack: list[tuple[int, bool, int]] = [(tree.root, True, 0)]
     while stack:

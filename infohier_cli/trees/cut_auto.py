@@ -9,7 +9,9 @@ Two stated criteria, each scanning k in [2, K_max] with K_max = max(2, ⌊√n�
 
   with h the merge heights in row order: how much higher the first undone merge is than the
   last kept one. k* = argmax g (ties to the smaller k). A tall gap means the k clusters
-  stay apart over a wide range of heights.
+  stay apart over a wide range of heights. The gap reads the plain cut's heights; the
+  chosen k is then cut as every `--cut K` is (`Tree.clusters`: late strays stay in the
+  cluster they joined).
 - ``silhouette`` (needs the latents). The mean silhouette (Rousseeuw 1987)
 
       s(i) = (b(i) − a(i)) / max(a(i), b(i))

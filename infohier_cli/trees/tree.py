@@ -38,6 +38,7 @@ class Tree:
     node_points: np.ndarray | None = None
     _children: np.ndarray | None = field(default=None, repr=False)
     _sizes: np.ndarray | None = field(default=None, repr=False)
+    _kids_list: list[list[int]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.linkage = np.asarray(self.linkage, dtype=np.float64).reshape(-1, 4)
@@ -96,9 +97,8 @@ class Tree:
     def sizes(self) -> np.ndarray:
         """(2n − 1,) int64: the number of leaves under each node (leaves 1)."""
         if self._sizes is None:
-            kids = self.children().tolist()
             size = [1] * self.n + [0] * (self.n - 1)
-            for row, (a, b) in enumerate(kids):
+            for row, (a, b) in enumerate(self._children_list()):
                 size[self.n + row] = size[a] + size[b]
             self._sizes = np.array(size, dtype=np.int64)
         return self._sizes
@@ -122,18 +122,17 @@ class Tree:
         they do.
         Ids follow the order of each cluster's first leaf (0..n−1)."""
         tops = self._cut(k, min_size)[0]
-        label = np.full(2 * self.n - 1, -1, dtype=np.int64)
-        label[tops] = tops
-        kids = self.children()
-        for node in range(2 * self.n - 2, self.n - 1, -1):  # parents have larger ids
-            for child in kids[node - self.n]:
-                if label[child] < 0:
-                    label[child] = label[node]
-        _, first, inverse = np.unique(label[: self.n], return_index=True, return_inverse=True)
+        top_set = set(tops.tolist())
+        label = [-1] * (2 * self.n - 1)
+        label[self.root] = self.root
+        for row in range(self.n - 2, -1, -1):  # parents (larger ids) before children
+            for child in self._children_list()[row]:
+                label[child] = child if child in top_set else label[self.n + row]
+        found, first, inverse = np.unique(label[: self.n], return_index=True, return_inverse=True)
         rank = np.empty_like(first)
         rank[np.argsort(first)] = np.arange(len(first))
         ordered = np.empty(k, dtype=np.int64)
-        ordered[rank] = np.unique(label[: self.n])
+        ordered[rank] = found
         return rank[inverse], ordered
 
     def _cut(self, k: int, min_size: int | None) -> tuple[np.ndarray, frozenset[int]]:
@@ -146,21 +145,30 @@ class Tree:
         if not 1 <= k <= self.n:
             raise UserError(f"cannot cut a tree of {self.n} leaves into {k} clusters")
         least = min_cluster_size(self.n, k) if min_size is None else max(1, min_size)
-        while (found := self._walk(k, least)) is None:
-            least //= 2
-        return found
+        if self.n > 1:  # the walk reaches every node of ≥ m leaves, so it can make
+            sizes, kids = self.sizes(), self.children()  # 1 + #(merges of two ≥ m sides)
+            smaller = np.minimum(sizes[kids[:, 0]], sizes[kids[:, 1]])
+            while least > 1 and 1 + np.count_nonzero(smaller >= least) < k:
+                least //= 2
+        return self._walk(k, least)
 
-    def _walk(self, k: int, least: int) -> tuple[np.ndarray, frozenset[int]] | None:
-        """`_cut` with the size floor `least`; None if fewer than k clusters can be made."""
+    def _children_list(self) -> list[list[int]]:
+        """`children()` as Python lists (fast to index one by one)."""
+        if self._kids_list is None:
+            self._kids_list = self.children().tolist()
+        return self._kids_list
+
+    def _walk(self, k: int, least: int) -> tuple[np.ndarray, frozenset[int]]:
+        """`_cut` with the size floor `least`, which allows k clusters."""
         import heapq
 
-        sizes, kids = self.sizes(), self.children()
+        sizes, kids = self.sizes().tolist(), self._children_list()
         tops, absorbed, turned = [self.root], [False], set()
         walks = [(-self.root, 0)] if self.root >= self.n else []  # (−node, cluster)
         while len(tops) < k and walks:
             negated, cluster = heapq.heappop(walks)
             node = -negated
-            a, b = (int(c) for c in kids[node - self.n])
+            a, b = kids[node - self.n]
             large = [c for c in (a, b) if sizes[c] >= least]
             if len(large) == 2:
                 if not absorbed[cluster]:
@@ -176,8 +184,6 @@ class Tree:
             for child, owner in owners:
                 if child >= self.n:
                     heapq.heappush(walks, (-child, owner))
-        if len(tops) < k:
-            return None
         return np.array(tops, dtype=np.int64), frozenset(turned)
 
     # ---------------------------------------------------------------- Newick
