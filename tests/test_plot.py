@@ -48,7 +48,7 @@ def test_plot_without_coordinates_is_a_user_error(tmp_path):
 @pytest.mark.parametrize("kind", ["disk", "single"])
 def test_tree_layout_makes_each_cluster_one_sector_and_neighbours_differ_in_colour(kind):
     """Also for single linkage on random points, whose cuts keep many late strays in the
-    cluster they joined (`Tree.cut_leaf_order` turns those merges)."""
+    cluster they joined (`Tree.cut_in_leaf_order` turns those merges)."""
     if kind == "disk":
         tree = disk_tree(Embeddings([str(i) for i in range(60)], None, disk_points(60, seed=2)))
     else:
@@ -57,10 +57,10 @@ def test_tree_layout_makes_each_cluster_one_sector_and_neighbours_differ_in_colo
         points = np.random.default_rng(4).normal(size=(200, 2))
         tree = Tree([str(i) for i in range(200)], linkage(points, "single"))
     for k in (3, 7, 25):
-        order = tree.cut_leaf_order(k)
+        clusters, order = tree.cut_in_leaf_order(k)
+        assert np.array_equal(clusters, tree.cut(k))
         assert sorted(order.tolist()) == list(range(tree.n))
         angle = np.arctan2(*tree_layout(tree, order)[:, ::-1].T) % (2 * np.pi)
-        clusters = tree.cut(k)
         around = clusters[np.argsort(angle)]  # cluster ids going round the circle
         assert (np.diff(around) != 0).sum() == k - 1  # each cluster one run: a sector
         colour = cluster_colours(clusters, order) % 20

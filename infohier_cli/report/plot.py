@@ -38,7 +38,7 @@ def plot_format(out: Path | str) -> str:
 
 def tree_layout(tree: Tree, order: np.ndarray) -> np.ndarray:
     """(n, 2) leaf positions from the tree alone: on the circle of radius LEAF_RADIUS,
-    in the leaf (dendrogram) `order` (`Tree.cut_leaf_order`), equally spaced, so each
+    in the leaf (dendrogram) `order` (`Tree.cut_in_leaf_order`), equally spaced, so each
     subtree spans one arc and each cluster of the cut one sector."""
     rank = np.empty(tree.n, dtype=np.int64)
     rank[order] = np.arange(tree.n)
@@ -115,7 +115,7 @@ def plot_disk(tree: Tree, out: Path, k: int | None = None, layout: str = "tree")
         raise UserError("--plot needs leaf coordinates in the disk (a JSON tree, or --embeddings)")
     n = tree.n
     k = min(k or 10, n)
-    clusters, order = tree.cut(k), tree.cut_leaf_order(k)
+    clusters, order = tree.cut_in_leaf_order(k)
     positions = node_positions(tree, tree_layout(tree, order) if layout == "tree" else None)
     kids = tree.children()
     parents = np.repeat(np.arange(n, 2 * n - 1), 2)

@@ -88,11 +88,14 @@ class Tree:
             dtype=np.int64,
         )
 
-    def cut_leaf_order(self, k: int, min_size: int | None = None) -> np.ndarray:
-        """A leaf order in which every cluster of `cut(k, min_size)` is one run: the tree's
-        own order with each merge whose small side stayed in a cluster turned so that this
-        side comes first (a dendrogram rotation; the tree is the same)."""
-        return self.leaf_order(self._cut(k, min_size)[1])
+    def cut_in_leaf_order(
+        self, k: int, min_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`cut(k, min_size)` and a leaf order in which each of its clusters is one run: the
+        tree's own order with each merge whose small side stayed in a cluster turned so
+        that this side comes first (a dendrogram rotation; the tree is the same)."""
+        tops, turned = self._cut(k, min_size)
+        return self._labels(tops)[0], self.leaf_order(turned)
 
     def sizes(self) -> np.ndarray:
         """(2n − 1,) int64: the number of leaves under each node (leaves 1)."""
@@ -121,23 +124,27 @@ class Tree:
         highest merges undone); when k clusters of m leaves do not exist, m is halved until
         they do.
         Ids follow the order of each cluster's first leaf (0..n−1)."""
-        tops = self._cut(k, min_size)[0]
-        top_set = set(tops.tolist())
+        return self._labels(self._cut(k, min_size)[0])
+
+    def _labels(self, tops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The leaves' cluster ids for the clusters with these top nodes, ids in the order
+        of each cluster's first leaf -> (ids (n,), the tops reordered by id (k,))."""
+        top_set, kids = set(tops.tolist()), self._children_list()
         label = [-1] * (2 * self.n - 1)
         label[self.root] = self.root
         for row in range(self.n - 2, -1, -1):  # parents (larger ids) before children
-            for child in self._children_list()[row]:
+            for child in kids[row]:
                 label[child] = child if child in top_set else label[self.n + row]
         found, first, inverse = np.unique(label[: self.n], return_index=True, return_inverse=True)
         rank = np.empty_like(first)
         rank[np.argsort(first)] = np.arange(len(first))
-        ordered = np.empty(k, dtype=np.int64)
+        ordered = np.empty(len(found), dtype=np.int64)
         ordered[rank] = found
         return rank[inverse], ordered
 
     def _cut(self, k: int, min_size: int | None) -> tuple[np.ndarray, frozenset[int]]:
         """The top node of each of the k clusters of `clusters` (each the lowest node
-        holding all its cluster's leaves), and the merges to turn for `cut_leaf_order`.
+        holding all its cluster's leaves), and the merges to turn for `cut_in_leaf_order`.
 
         Each cluster walks down from its top: at a merge with two large sides the second
         side starts a new cluster; at a merge with one, the small side stays in the
@@ -295,9 +302,9 @@ MIN_CLUSTER_SHARE = 0.2
 
 
 def min_cluster_size(n: int, k: int) -> int:
-    """m = max(1, round(0.2 · n / k)): the fewest leaves a split must set apart to make a
-    cluster of its own in the cut into k (a fifth of an even share; see `Tree.clusters`).
-    Chosen on the development suite's single-linkage trees (BENCHMARKS.md)."""
+    """m = max(1, round(MIN_CLUSTER_SHARE · n / k)): the fewest leaves a split must set
+    apart to make a cluster of its own in the cut into k (that share of an even share; see
+    `Tree.clusters`). Chosen on the development suite's single-linkage trees (BENCHMARKS.md)."""
     return max(1, round(MIN_CLUSTER_SHARE * n / k))
 
 
