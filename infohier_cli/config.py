@@ -103,9 +103,9 @@ class TrainConfig:
     latent similarity (`center_similarity`, `detach_similarity`, `similarity_knn`).
     Optimisation: `epochs` (0 = auto from `steps`, or from `time_budget`: see
     training/plan.py), `batch_size` (global), `lr`, `encoder_lr_scale`, `weight_decay`,
-    `warmup_epochs`. Augmentation: `symmetry`,
-    `crop_scale_min`, `blur_prob`, `jitter`, `color_jitter`. `seed`. Samples: `group` (several
-    channel files per sample, data/group.py; "" = one file each). Start: `init_from` (the
+    `warmup_epochs`. Augmentation: `symmetry`, `crop_scale_min`, `blur_prob`, `jitter`,
+    `color_jitter`. `seed`. Samples: `group` (several channel files per sample,
+    data/group.py; "" = one file each). Start: `init_from` (the
     encoder's first weights, training/init_from.py; "" = random; kept as provenance).
     Each field's help text says what it does.
     """
