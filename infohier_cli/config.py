@@ -158,7 +158,7 @@ class TrainConfig:
         resumable=True,
     )
     steps: int = setting(
-        1000, "Optimiser steps that auto --epochs plans for (training length by compute).", min=1
+        600, "Optimiser steps that auto --epochs plans for (training length by compute).", min=1
     )
     time_budget: str = setting(
         "0",
