@@ -6,11 +6,12 @@ Needs the `bench` extra (scikit-image, for HOG and LBP): pip install '.[bench]'.
 The classical rows (pixels, PCA, HOG, LBP histograms) are computed at the images' own
 resolution (median short side, at most 64 px; --image-size to force one), which favours
 them: infohier's auto size is at most 32 px. Each feature is tried with Ward, average and
-(for HOG and LBP) single linkage, the default tree's linkage.
+(for HOG and LBP) single linkage and the diffusion tree (the default tree's builder).
 FOLDER must hold labels.csv (path,class[,superclass]) — used only to score. For each run
-folder (made by `infohier train`), three trees are scored: single linkage on the run's
-latents (`--source single`, the default up to 10,000 images), Ward on them (`--source
-latent`) and the ball's greedy hyperbolic decoding (`--source disk`).
+folder (made by `infohier train`), four trees are scored: the diffusion tree of the run's
+latents (`--source diffusion`, the default up to 10,000 images), single linkage on them
+(`--source single`), Ward on them (`--source latent`) and the ball's greedy hyperbolic
+decoding (`--source disk`).
 Prints one markdown table: dendrogram purity and NMI of the cut at each label level,
 with the seconds each row took to build its tree.
 """
@@ -33,6 +34,7 @@ from infohier_cli.data import (
 )
 from infohier_cli.evaluate.score import evaluate_tree, read_label_levels
 from infohier_cli.run import RunDir
+from infohier_cli.trees.diffusion import diffusion_linkage
 from infohier_cli.trees.registry import build_tree
 from infohier_cli.trees.tree import Tree
 
@@ -126,12 +128,17 @@ def main() -> None:
         ("HOG + ward", hog, "ward", hog_seconds),
         ("HOG + average", hog, "average", hog_seconds),
         ("HOG + single", hog, "single", hog_seconds),
+        ("HOG + diffusion tree", hog, "diffusion", hog_seconds),
         ("LBP histograms + ward", lbp, "ward", lbp_seconds),
         ("LBP histograms + average", lbp, "average", lbp_seconds),
         ("LBP histograms + single", lbp, "single", lbp_seconds),
+        ("LBP histograms + diffusion tree", lbp, "diffusion", lbp_seconds),
     ]:
         started = time.perf_counter()
-        tree = Tree(names, linkage(data, method=method))
+        rows_of_merges = (
+            diffusion_linkage(data) if method == "diffusion" else linkage(data, method=method)
+        )
+        tree = Tree(names, rows_of_merges)
         rows.append(
             (label, score(tree, labels_csv), feature_seconds + time.perf_counter() - started)
         )
@@ -139,7 +146,8 @@ def main() -> None:
     for run_arg in args.run:
         name, run_dir = run_arg.split("=", 1)
         for source, label in [
-            ("single", "single linkage on latents (default)"),
+            ("diffusion", "diffusion tree on latents (default)"),
+            ("single", "single linkage on latents"),
             ("latent", "ward on latents"),
             ("disk", "ball tree"),
         ]:

@@ -12,6 +12,7 @@ from scipy.cluster.hierarchy import is_monotonic, is_valid_linkage
 from infohier_cli.embeddings import Embeddings, save_embeddings
 from infohier_cli.errors import UserError
 from infohier_cli.trees import latent, registry
+from infohier_cli.trees.diffusion import diffusion_linkage
 from infohier_cli.trees.disk import decode
 from infohier_cli.trees.latent import latent_linkage
 from infohier_cli.trees.single import single_linkage
@@ -26,11 +27,11 @@ def embeddings(n: int = 40, seed: int = 0) -> Embeddings:
 
 
 def test_registry_names_and_sources():
-    assert {"disk", "latent", "single"} <= set(registry.BUILDERS)
+    assert {"diffusion", "disk", "latent", "single"} <= set(registry.BUILDERS)
     assert registry.source_names()[0] == "auto"
-    assert registry.resolve_source("auto", 10) == "single"
-    assert registry.resolve_source("auto", registry.SINGLE_MAX) == "single"
-    assert registry.resolve_source("auto", registry.SINGLE_MAX + 1) == "latent"
+    assert registry.resolve_source("auto", 10) == "diffusion"
+    assert registry.resolve_source("auto", registry.DIFFUSION_MAX) == "diffusion"
+    assert registry.resolve_source("auto", registry.DIFFUSION_MAX + 1) == "latent"
     assert registry.resolve_source("disk", 10**7) == "disk"
     with pytest.raises(UserError, match="--source must be one of"):
         registry.resolve_source("nope", 10)
@@ -50,6 +51,9 @@ def test_builders_are_the_decoders():
     np.testing.assert_array_equal(registry.build("disk", emb).linkage, decode(emb.disk).linkage)
     np.testing.assert_array_equal(registry.build("latent", emb).linkage, latent_linkage(emb.latent))
     np.testing.assert_array_equal(registry.build("single", emb).linkage, single_linkage(emb.latent))
+    np.testing.assert_array_equal(
+        registry.build("diffusion", emb).linkage, diffusion_linkage(emb.latent)
+    )
 
 
 def test_single_linkage_heights_are_the_minimum_spanning_tree_of_cosine_distances():
@@ -117,7 +121,7 @@ def test_a_registered_builder_is_available_by_name(monkeypatch):
 
 
 def test_auto_switches_to_the_cell_tree_above_both_thresholds(monkeypatch):
-    """Lowered thresholds stand for 10,000 (single linkage) and 15,000 (exact Ward)."""
+    """Lowered thresholds stand for 10,000 (the diffusion tree) and 15,000 (exact Ward)."""
     rng = np.random.default_rng(3)
     n = 120
     emb = Embeddings(
@@ -125,9 +129,11 @@ def test_auto_switches_to_the_cell_tree_above_both_thresholds(monkeypatch):
         rng.normal(size=(n, 16)).astype(np.float32),
         (0.5 * rng.uniform(-1, 1, size=(n, 16)) / 4).astype(np.float32),
     )
-    monkeypatch.setattr(registry, "SINGLE_MAX", 200)
-    np.testing.assert_array_equal(registry.build("auto", emb).linkage, single_linkage(emb.latent))
-    monkeypatch.setattr(registry, "SINGLE_MAX", 60)
+    monkeypatch.setattr(registry, "DIFFUSION_MAX", 200)
+    np.testing.assert_array_equal(
+        registry.build("auto", emb).linkage, diffusion_linkage(emb.latent)
+    )
+    monkeypatch.setattr(registry, "DIFFUSION_MAX", 60)
     monkeypatch.setattr(latent, "EXACT_MAX", 100)
     calls = []
     kmeans = latent.kmeans_cells

@@ -285,11 +285,12 @@ def tree(
     source: Annotated[
         TreeSource,
         typer.Option(
-            help="single: single linkage on the latents (exact, n^2/2 distances); latent: "
+            help="diffusion: Ward on a diffusion map of the latents' nearest-neighbour graph "
+            "(exact, n^2/2 distances); single: single linkage on the latents (exact); latent: "
             "Ward linkage on the latents (exact up to 15,000 images, above that Ward inside "
             "and between k-means cells; more even flat cuts); disk: greedy decoding of the "
             "Poincare-ball points (exact single linkage on the hyperbolic LCA; O(n log n) in "
-            "the 2-D disk, O(n^2) time in a larger ball); auto: single up to 10,000 images, "
+            "the 2-D disk, O(n^2) time in a larger ball); auto: diffusion up to 10,000 images, "
             "else latent.",
             show_default=True,
         ),

@@ -11,19 +11,19 @@ benchmarks and the tests pick builders by name here.
     latent  Ward on the normalised latents (`latent.py`), exact up to 15,000 samples,
             above that Ward inside and between k-means cells: O(n·√n·D) time, O(n·D)
             memory (1,000,000 × 512 latents in 52 s and 4.5 GB, BENCHMARKS.md)
+    diffusion  Ward on a diffusion map of the latents' 10-nearest-neighbour graph
+            (`diffusion.py`), exact: O(n²·D) time, O(n²) memory (0.4 GB at 10,000)
     single  single linkage on the L2-normalised latents (`single.py`), exact: O(n²·D)
             time, O(n²) memory (0.4 GB at 10,000)
-    auto    `single` up to SINGLE_MAX samples, `latent` above, whatever the ball. On the
-            development suite (BENCHMARKS.md) single linkage on the latents gave the
-            highest class dendrogram purity: over five folders 0.891 against 0.870 for
-            the 16-D ball's decoding (`disk`, the round-2 default before it: it chained
-            on the 1,797 digits, 0.783) and 0.834 for Ward on the same latents. Ward
-            keeps better flat cuts and the top levels (superclass purity) on some folders;
-            `--source latent` gives it. Above SINGLE_MAX the n²/2 distances no longer fit
-            comfortably, and the Ward cell tree runs in O(n·√n·D) time and O(n·D) memory.
-            The ball is decoded only when asked (`--source disk`): its exact decoding is
-            O(n²) in more than 2 dimensions (17 s at 10,000 points) and its tree was not
-            better than the latents' single linkage on any suite folder by more than 0.01.
+    auto    `diffusion` up to DIFFUSION_MAX samples, `latent` above, whatever the ball. On
+            the development suite (BENCHMARKS.md, "The default tree: a diffusion map") the
+            diffusion tree gave the highest class dendrogram purity of the trees built
+            from the same runs' latents, above single linkage (the default before it),
+            Ward on the latents and the 16-D ball's decoding; `--source single` and
+            `--source latent` give those. Above DIFFUSION_MAX the n²/2 distances no longer
+            fit comfortably, and the Ward cell tree runs in O(n·√n·D) time and O(n·D)
+            memory. The ball is decoded only when asked (`--source disk`): its exact
+            decoding is O(n²) in more than 2 dimensions (17 s at 10,000 points).
 
 To add a builder: write `def my_tree(emb: Embeddings) -> Tree` and decorate it with
 `@register("name", needs_latent=...)` in this module (the CLI reads the names when it is
@@ -40,7 +40,7 @@ from infohier_cli.embeddings import Embeddings, load_embeddings
 from infohier_cli.errors import UserError
 from infohier_cli.trees.tree import Tree
 
-SINGLE_MAX = 10_000  # `auto` builds the exact single-linkage tree (n²/2 distances) up to here
+DIFFUSION_MAX = 10_000  # `auto` builds the exact diffusion tree (n²/2 distances) up to here
 AUTO = "auto"
 
 
@@ -74,10 +74,10 @@ def source_names() -> tuple[str, ...]:
 
 
 def resolve_source(source: str, n: int) -> str:
-    """The builder `source` stands for with n samples (`auto` -> single or latent, see the
-    module docstring; the ball's shape no longer changes the choice)."""
+    """The builder `source` stands for with n samples (`auto` -> diffusion or latent, see
+    the module docstring; the ball's shape does not change the choice)."""
     if source == AUTO:
-        return "single" if n <= SINGLE_MAX else "latent"
+        return "diffusion" if n <= DIFFUSION_MAX else "latent"
     if source not in BUILDERS:
         raise UserError(f"--source must be one of {', '.join(source_names())}, not {source!r}")
     return source
@@ -92,9 +92,19 @@ def disk_tree(emb: Embeddings) -> Tree:
     return Tree(emb.ids, decoded.linkage, leaf_points=emb.disk, node_points=decoded.points)
 
 
+@register("diffusion", needs_latent=True)
+def diffusion_tree(emb: Embeddings) -> Tree:
+    """Ward on a diffusion map of the latents (the default up to 10,000 samples)."""
+    from infohier_cli.trees.diffusion import diffusion_linkage
+
+    if emb.latent is None:
+        raise ValueError("the diffusion tree needs the latents")
+    return Tree(emb.ids, diffusion_linkage(emb.latent), leaf_points=emb.disk)
+
+
 @register("single", needs_latent=True)
 def single_tree(emb: Embeddings) -> Tree:
-    """Single linkage on the normalised latents (the default up to 10,000 samples)."""
+    """Single linkage on the normalised latents."""
     from infohier_cli.trees.single import single_linkage
 
     if emb.latent is None:

@@ -1,4 +1,4 @@
-"""The default tree up to `registry.SINGLE_MAX` images: single linkage on the latents.
+"""Single linkage on the latents (`--source single`; the default tree before the diffusion tree).
 
 Latents are L2-normalised, not centred (the backbone's features are non-negative, and
 their plain cosine is what a kNN probe of a SimCLR encoder uses; centring lowered purity on
@@ -12,8 +12,9 @@ images; its merge heights are the edges of the minimum spanning tree:
 It follows chains of near neighbours, which is what contrastive latents are made of
 (each image's augmented views and nearest images are pulled together): on the development
 suite its trees had higher dendrogram purity than Ward's on the same latents and than the
-ball's decoding (BENCHMARKS.md). Exact; it holds the n²/2 pairwise distances (0.4 GB at
-10,000 images), which is why `auto` uses it only up to `SINGLE_MAX`.
+ball's decoding, but one stray pair bridges two classes, and the diffusion tree
+(`diffusion.py`) scored higher still (BENCHMARKS.md). Exact; it holds the n²/2 pairwise
+distances (0.4 GB at 10,000 images).
 """
 
 from __future__ import annotations

@@ -1,0 +1,108 @@
+"""The default tree up to `registry.EXACT_MAX` images: Ward on a diffusion map of the latents.
+
+Contrastive latents are made of chains of near neighbours (each image's views and closest
+images are pulled together), so a class is a connected region of the latent space, not a
+ball around a mean. Ward on the latents cuts such regions along their length; single
+linkage follows them but is bridged by one stray pair. A diffusion map (Coifman & Lafon
+2006) keeps the neighbourhood structure and gives Ward points whose Euclidean distance is
+the diffusion distance: how differently two images' random walks on the neighbour graph
+spread after t steps. On the development suite its trees had higher dendrogram purity than
+single linkage and Ward on the same latents (BENCHMARKS.md, "The default tree: a
+diffusion map"). Steps, with u_i the L2-normalised latent of image i:
+
+1. neighbour graph: the `NEIGHBOURS` = k nearest images of each (cosine), weighted by the
+   self-tuning Gaussian kernel (Zelnik-Manor & Perona 2004),
+       A_ij = exp(−‖u_i − u_j‖² / (σ_i σ_j)),   σ_i = ‖u_i − u_{i,(k)}‖ (k-th neighbour),
+   made symmetric as A = max(A, Aᵀ);
+2. the random walk P = D⁻¹A (D = diag of the row sums) through its symmetric form
+   S = D^{-1/2} A D^{-1/2}: the `DIMENSIONS` = m largest eigenpairs S v_l = λ_l v_l give
+   P's right eigenvectors ψ_l = D^{-1/2} v_l;
+3. the diffusion map at time t = `STEPS`: x_i = (λ_l^t ψ_l(i))_{l=1..m}, whose distances
+   ‖x_i − x_j‖ are the diffusion distances truncated to m terms (the trivial ψ with λ = 1
+   is constant on each connected part of the graph, so it adds no distance inside one and
+   separates the parts);
+4. exact Ward linkage of the points x (`ward.ward`).
+
+Cost: the k-nearest-neighbour search holds `BLOCK` rows of similarities at a time
+(O(n²·D) time, O(n·k) memory); the eigenpairs by a dense solver up to `DENSE_MAX` images,
+by Lanczos iterations (scipy's `eigsh`, a fixed start vector: deterministic) above; then
+Ward holds n²/2 distances (0.4 GB at 10,000 images), which is why `auto` uses this tree
+only up to `registry.EXACT_MAX`. k, m and t were set before the suite was scored and
+not tuned per folder (BENCHMARKS.md shows neighbouring values).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from infohier_cli.training.similarity import normalise
+from infohier_cli.trees.ward import ward
+
+NEIGHBOURS = 10  # k: each image's neighbours in the graph
+DIMENSIONS = 64  # m: eigenvectors kept
+STEPS = 4  # t: diffusion time (larger = coarser neighbourhoods)
+DENSE_MAX = 2_000  # up to this many images the eigenpairs come from a dense solver
+BLOCK = 2_048  # rows of similarities computed at once
+
+
+def diffusion_linkage(latent: np.ndarray) -> np.ndarray:
+    """Ward linkage of the diffusion map of the latents. (n, D) -> (n−1, 4), scipy's
+    format; empty for n < 2."""
+    if len(latent) < 2:
+        return np.zeros((0, 4))
+    return ward(diffusion_map(latent))
+
+
+def diffusion_map(
+    latent: np.ndarray, k: int = NEIGHBOURS, dims: int = DIMENSIONS, steps: int = STEPS
+) -> np.ndarray:
+    """Points x_i = (λ_l^t ψ_l(i))_l of the module docstring, from (n, D) latents ->
+    (n, ≤ dims) float64 (n ≥ 2). The graph is built on the distinct normalised latents
+    (a copied image would otherwise take its copy's neighbour slots); copies get the
+    same point, so Ward joins them at height 0."""
+    unit = normalise(latent, mean=np.zeros(latent.shape[1]))
+    distinct, copy_of = np.unique(unit, axis=0, return_inverse=True)
+    if len(distinct) < 2:
+        return np.zeros((len(unit), 1))
+    affinity = neighbour_graph(distinct, min(k, len(distinct) - 1))
+    inverse_root = 1.0 / np.sqrt(np.maximum(np.asarray(affinity.sum(axis=1)).ravel(), 1e-300))
+    symmetric = affinity.multiply(inverse_root[:, None]).multiply(inverse_root[None, :])
+    values, vectors = top_eigenpairs(symmetric.tocsr(), min(dims, len(distinct)))
+    points = vectors * inverse_root[:, None] * values[None, :] ** steps
+    return points[copy_of.reshape(-1)]
+
+
+def neighbour_graph(unit: np.ndarray, k: int):
+    """The symmetric self-tuning kernel graph A of the module docstring, from (n, D) unit
+    rows -> (n, n) scipy sparse matrix with about n·k entries per side."""
+    from scipy.sparse import csr_matrix
+
+    n = len(unit)
+    neighbours = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, BLOCK):
+        similarity = unit[start : start + BLOCK] @ unit.T
+        rows = np.arange(len(similarity))
+        similarity[rows, start + rows] = -np.inf  # not its own neighbour
+        top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(similarity, top, axis=1), axis=1, kind="stable")
+        neighbours[start : start + BLOCK] = np.take_along_axis(top, order, axis=1)
+    squared = np.sum((unit[:, None, :] - unit[neighbours]) ** 2, axis=2)  # (n, k)
+    sigma = np.sqrt(squared[:, -1])
+    scale = sigma[:, None] * sigma[neighbours]
+    weight = np.exp(-squared / np.where(scale > 0, scale, 1.0))
+    graph = csr_matrix((weight.ravel(), (np.repeat(np.arange(n), k), neighbours.ravel())), (n, n))
+    return graph.maximum(graph.T)
+
+
+def top_eigenpairs(symmetric, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """The m largest eigenvalues (m,) and their unit eigenvectors (n, m) of a symmetric
+    sparse matrix: dense up to DENSE_MAX rows, Lanczos from a fixed start above."""
+    n = symmetric.shape[0]
+    if n <= DENSE_MAX or m >= n - 1:
+        values, vectors = np.linalg.eigh(symmetric.toarray())
+        return values[::-1][:m], vectors[:, ::-1][:, :m]
+    from scipy.sparse.linalg import eigsh
+
+    values, vectors = eigsh(symmetric, k=m, which="LA", v0=np.ones(n))
+    order = np.argsort(-values)
+    return values[order], vectors[:, order]
