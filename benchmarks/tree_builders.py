@@ -21,17 +21,10 @@ import numpy as np
 from infohier_cli.embeddings import load_embeddings
 from infohier_cli.evaluate.metrics import dendrogram_purity
 from infohier_cli.evaluate.score import read_label_levels
-from infohier_cli.trees.diffusion import (
-    DIMENSIONS,
-    NEIGHBOURS,
-    STEPS,
-    diffusion_linkage,
-    diffusion_map,
-)
+from infohier_cli.trees.diffusion import DIMENSIONS, NEIGHBOURS, STEPS, diffusion_linkage
 from infohier_cli.trees.latent import latent_linkage
 from infohier_cli.trees.single import single_linkage
 from infohier_cli.trees.tree import Tree
-from infohier_cli.trees.ward import ward
 
 NEIGHBOURING = [(5, 64, 4), (20, 64, 4), (10, 32, 4), (10, 128, 4), (10, 64, 2), (10, 64, 8)]
 
@@ -45,7 +38,7 @@ def builders(latent: np.ndarray) -> Iterator[tuple[str, Callable[[], np.ndarray]
     for k, m, t in NEIGHBOURING:
         yield (
             f"diffusion k{k} m{m} t{t}",
-            lambda k=k, m=m, t=t: ward(diffusion_map(latent, k, m, t)),
+            lambda k=k, m=m, t=t: diffusion_linkage(latent, k, m, t),
         )
 
 

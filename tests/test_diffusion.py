@@ -13,36 +13,44 @@ from infohier_cli.trees.latent import latent_linkage
 from infohier_cli.trees.tree import Tree
 
 
-def rings(n_per_ring: int = 150, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two concentric noisy rings lifted onto a plane away from the origin, so the latents'
-    L2 normalisation keeps their shape: a class that is a long thin region, which Ward
-    on the raw latents cuts across and a neighbour graph follows."""
+def spiral_arms(n_per_arm: int = 100, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaved noisy spiral arms, lifted onto a plane away from the origin so the
+    latents' L2 normalisation keeps their shape: classes that are long thin regions, which
+    Ward on the raw latents cuts across and a neighbour graph follows."""
     rng = np.random.default_rng(seed)
-    angle = rng.uniform(0, 2 * np.pi, 2 * n_per_ring)
-    labels = np.repeat([0, 1], n_per_ring)
-    radius = np.where(labels == 0, 1.0, 2.0) + 0.05 * rng.normal(size=2 * n_per_ring)
-    plane = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
-    return np.hstack([plane, np.full((2 * n_per_ring, 1), 8.0)]), labels
+    t = np.tile(np.linspace(0.3, 3.0, n_per_arm), 2)
+    labels = np.repeat([0, 1], n_per_arm)
+    turn = t * 2.2 + np.pi * labels
+    plane = np.stack([t * np.cos(turn), t * np.sin(turn)], axis=1)
+    plane += 0.03 * rng.normal(size=plane.shape)
+    return np.hstack([plane, np.full((len(plane), 1), 8.0)]), labels
 
 
 def purity(rows: np.ndarray, labels: np.ndarray) -> float:
     return dendrogram_purity(Tree([str(i) for i in range(len(labels))], rows), labels)
 
 
-def test_rings_are_recovered_where_ward_on_the_latents_cuts_across_them():
-    points, labels = rings()
+def test_spiral_arms_are_recovered_where_ward_on_the_latents_cuts_across_them():
+    """Two interleaved arms, each a long thin region of one connected neighbour graph."""
+    from scipy.sparse.csgraph import connected_components
+
+    points, labels = spiral_arms()
+    unit = points / np.linalg.norm(points, axis=1, keepdims=True)
+    assert connected_components(neighbour_graph(unit, 10), directed=False)[0] == 1
     rows = diffusion_linkage(points)
     assert is_valid_linkage(rows) and is_monotonic(rows) and rows[-1, 3] == len(points)
     top = Tree([str(i) for i in range(len(points))], rows).cut(2)
-    assert len(set(zip(top.tolist(), labels.tolist(), strict=True))) == 2  # the two rings
-    assert purity(rows, labels) > 0.95 > purity(latent_linkage(points), labels) + 0.1
+    assert len(set(zip(top.tolist(), labels.tolist(), strict=True))) == 2  # the two arms
+    assert purity(rows, labels) > 0.95 > purity(latent_linkage(points), labels) + 0.3
 
 
-def test_lanczos_above_the_dense_limit_gives_the_dense_solvers_tree(monkeypatch):
-    points, labels = rings(100, seed=1)
-    dense = diffusion_map(points)
+def test_lanczos_above_the_dense_limit_gives_the_dense_solvers_points(monkeypatch):
+    points, _ = spiral_arms()
+    unit = points / np.linalg.norm(points, axis=1, keepdims=True)
+    graph = neighbour_graph(unit, 10)
+    dense = diffusion_map(graph)
     monkeypatch.setattr(diffusion, "DENSE_MAX", 50)
-    lanczos = diffusion_map(points)
+    lanczos = diffusion_map(graph)
     # the same eigenpairs up to each vector's sign: the same pairwise distances
     gap = np.abs(
         np.linalg.norm(dense[:, None] - dense[None], axis=2)
@@ -50,11 +58,26 @@ def test_lanczos_above_the_dense_limit_gives_the_dense_solvers_tree(monkeypatch)
     )
     assert gap.max() < 1e-6 * np.abs(dense).max()
     assert np.array_equal(diffusion_linkage(points), diffusion_linkage(points))  # deterministic
-    assert purity(diffusion_linkage(points), labels) > 0.95
+
+
+def test_disconnected_parts_are_ordered_by_the_latents():
+    """Three tight groups, far apart in the neighbour graph (no edges between them): the
+    two groups that are closer in the latents are joined first, each group's own tree
+    stays inside it."""
+    rng = np.random.default_rng(2)
+    centres = np.array([[0.0, 0.0, 8.0], [0.6, 0.0, 8.0], [6.0, 6.0, 8.0]])
+    labels = np.repeat([0, 1, 2], 30)
+    points = centres[labels] + 0.02 * rng.normal(size=(90, 3))
+    rows = diffusion_linkage(points)
+    assert is_valid_linkage(rows) and is_monotonic(rows)
+    tree = Tree([str(i) for i in range(90)], rows)
+    assert len(set(zip(tree.cut(3).tolist(), labels.tolist(), strict=True))) == 3
+    top = tree.cut(2)
+    assert top[0] == top[30] != top[60]  # groups 0 and 1 together, group 2 apart
 
 
 def test_graph_is_symmetric_with_k_neighbours_each_and_no_self_loops():
-    points, _ = rings(40)
+    points, _ = spiral_arms(20)
     unit = points / np.linalg.norm(points, axis=1, keepdims=True)
     graph = neighbour_graph(unit, 5).toarray()
     assert np.allclose(graph, graph.T)

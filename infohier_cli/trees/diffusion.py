@@ -1,4 +1,4 @@
-"""The default tree up to `registry.EXACT_MAX` images: Ward on a diffusion map of the latents.
+"""The default tree up to `registry.DIFFUSION_MAX` images: Ward on a diffusion map of the latents.
 
 Contrastive latents are made of chains of near neighbours (each image's views and closest
 images are pulled together), so a class is a connected region of the latent space, not a
@@ -19,15 +19,19 @@ diffusion map"). Steps, with u_i the L2-normalised latent of image i:
    P's right eigenvectors ψ_l = D^{-1/2} v_l;
 3. the diffusion map at time t = `STEPS`: x_i = (λ_l^t ψ_l(i))_{l=1..m}, whose distances
    ‖x_i − x_j‖ are the diffusion distances truncated to m terms (the trivial ψ with λ = 1
-   is constant on each connected part of the graph, so it adds no distance inside one and
-   separates the parts);
+   is constant on the graph, so it adds no distance);
 4. exact Ward linkage of the points x (`ward.ward`).
+A graph of several connected parts (well-separated groups: no image has a neighbour in
+another group) gives each part an eigenvector of eigenvalue 1, so every two parts are
+about equally far apart in diffusion distance and Ward would join them by size alone.
+Such a graph gets each part's own tree (steps 1–4) under the Ward tree of the parts'
+means of the latents (`split_linkage`): the latents, not the graph, order the parts.
 
 Cost: the k-nearest-neighbour search holds `BLOCK` rows of similarities at a time
 (O(n²·D) time, O(n·k) memory); the eigenpairs by a dense solver up to `DENSE_MAX` images,
 by Lanczos iterations (scipy's `eigsh`, a fixed start vector: deterministic) above; then
 Ward holds n²/2 distances (0.4 GB at 10,000 images), which is why `auto` uses this tree
-only up to `registry.EXACT_MAX`. k, m and t were set before the suite was scored and
+only up to `registry.DIFFUSION_MAX`. k, m and t were set before the suite was scored and
 not tuned per folder (BENCHMARKS.md shows neighbouring values).
 """
 
@@ -41,35 +45,57 @@ from infohier_cli.trees.ward import ward
 NEIGHBOURS = 10  # k: each image's neighbours in the graph
 DIMENSIONS = 64  # m: eigenvectors kept
 STEPS = 4  # t: diffusion time (larger = coarser neighbourhoods)
-DENSE_MAX = 2_000  # up to this many images the eigenpairs come from a dense solver
+DENSE_MAX = 500  # up to this many images the eigenpairs come from a dense solver
 BLOCK = 2_048  # rows of similarities computed at once
 
 
-def diffusion_linkage(latent: np.ndarray) -> np.ndarray:
-    """Ward linkage of the diffusion map of the latents. (n, D) -> (n−1, 4), scipy's
-    format; empty for n < 2."""
-    if len(latent) < 2:
-        return np.zeros((0, 4))
-    return ward(diffusion_map(latent))
-
-
-def diffusion_map(
+def diffusion_linkage(
     latent: np.ndarray, k: int = NEIGHBOURS, dims: int = DIMENSIONS, steps: int = STEPS
 ) -> np.ndarray:
-    """Points x_i = (λ_l^t ψ_l(i))_l of the module docstring, from (n, D) latents ->
-    (n, ≤ dims) float64 (n ≥ 2). The graph is built on the distinct normalised latents
-    (a copied image would otherwise take its copy's neighbour slots); copies get the
-    same point, so Ward joins them at height 0."""
+    """The diffusion tree of the latents (module docstring). (n, D) -> (n−1, 4), scipy's
+    format; empty for n < 2. A neighbour graph of several connected parts gets each
+    part's own diffusion tree under the Ward tree of the parts (`split_linkage`)."""
+    from scipy.sparse.csgraph import connected_components
+
+    if len(latent) < 2:
+        return np.zeros((0, 4))
     unit = normalise(latent, mean=np.zeros(latent.shape[1]))
     distinct, copy_of = np.unique(unit, axis=0, return_inverse=True)
+    copy_of = copy_of.reshape(-1)
     if len(distinct) < 2:
-        return np.zeros((len(unit), 1))
-    affinity = neighbour_graph(distinct, min(k, len(distinct) - 1))
-    inverse_root = 1.0 / np.sqrt(np.maximum(np.asarray(affinity.sum(axis=1)).ravel(), 1e-300))
-    symmetric = affinity.multiply(inverse_root[:, None]).multiply(inverse_root[None, :])
-    values, vectors = top_eigenpairs(symmetric.tocsr(), min(dims, len(distinct)))
-    points = vectors * inverse_root[:, None] * values[None, :] ** steps
-    return points[copy_of.reshape(-1)]
+        return ward(np.zeros((len(latent), 1)))
+    graph = neighbour_graph(distinct, min(k, len(distinct) - 1))
+    parts, part_of = connected_components(graph, directed=False)
+    if parts == 1:
+        return ward(diffusion_map(graph, dims, steps)[copy_of])
+    return split_linkage(latent, part_of[copy_of], k, dims, steps)
+
+
+def split_linkage(
+    latent: np.ndarray, part_of: np.ndarray, k: int, dims: int, steps: int
+) -> np.ndarray:
+    """The tree of latents whose neighbour graph has several connected parts (part_of:
+    (n,) in 0..p−1): each part's diffusion tree, under the size-weighted Ward tree of the
+    parts' means of the centred, normalised latents (`latent.cell_ward`). Diffusion
+    distances between parts the graph does not connect are all alike (each part is its
+    own eigenvector of eigenvalue 1), so they cannot order the parts; the latents can.
+    -> (n−1, 4)."""
+    from infohier_cli.trees.latent import cell_ward
+
+    return cell_ward(
+        normalise(latent),
+        part_of,
+        within=lambda rows: diffusion_linkage(latent[rows], k, dims, steps),
+    )
+
+
+def diffusion_map(graph, dims: int = DIMENSIONS, steps: int = STEPS) -> np.ndarray:
+    """Points x_i = (λ_l^t ψ_l(i))_l of the module docstring from the neighbour graph A
+    ((n, n) sparse, symmetric) -> (n, min(dims, n)) float64."""
+    inverse_root = 1.0 / np.sqrt(np.maximum(np.asarray(graph.sum(axis=1)).ravel(), 1e-300))
+    symmetric = graph.multiply(inverse_root[:, None]).multiply(inverse_root[None, :])
+    values, vectors = top_eigenpairs(symmetric.tocsr(), min(dims, graph.shape[0]))
+    return vectors * inverse_root[:, None] * values[None, :] ** steps
 
 
 def neighbour_graph(unit: np.ndarray, k: int):

@@ -29,6 +29,8 @@ latents, are in BENCHMARKS.md (Speed and scale).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from infohier_cli.training.similarity import normalise
@@ -153,10 +155,15 @@ def halve(points: np.ndarray) -> np.ndarray:
     return side
 
 
-def cell_ward(unit: np.ndarray, cell: np.ndarray) -> np.ndarray:
-    """One linkage over all n rows: the exact Ward tree inside each cell, under the
-    size-weighted Ward tree of the cells (see the module docstring). cell (n,) in
-    0..m−1, every cell non-empty. -> (n−1, 4).
+def cell_ward(
+    unit: np.ndarray,
+    cell: np.ndarray,
+    within: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """One linkage over all n rows: the tree inside each cell (by default its exact Ward
+    tree; `within(rows)` -> linkage of the rows with those indices, in that order, to
+    build another), under the size-weighted Ward tree of the cells' means of `unit` (see
+    the module docstring). cell (n,) in 0..m−1, every cell non-empty. -> (n−1, 4).
 
     The cells' products are small (CELL_MAX rows): BLAS runs them on one thread, which on
     2 busy cores was 3-10 times faster than two (BENCHMARKS.md)."""
@@ -167,8 +174,11 @@ def cell_ward(unit: np.ndarray, cell: np.ndarray) -> np.ndarray:
     top = weighted_ward(sums / sizes[:, None], sizes)
     order = np.argsort(cell, kind="stable")  # rows of cell a: order[start[a]:start[a + 1]]
     start = np.concatenate([[0], np.cumsum(sizes)])
-    with threadpool_limits(limits=1, user_api="blas"):  # threads cost more than they give
-        local = [ward(unit[order[start[a] : start[a + 1]]], np.float32) for a in range(m)]
+    if within is None:
+        with threadpool_limits(limits=1, user_api="blas"):  # threads cost more than they give
+            local = [ward(unit[order[start[a] : start[a + 1]]], np.float32) for a in range(m)]
+    else:
+        local = [within(order[start[a] : start[a + 1]]) for a in range(m)]
 
     # Rows before sorting by height: the cells' rows (cell a's from first[a]), then top's.
     # A node is named n + its pre-row; leaves keep their row index.
