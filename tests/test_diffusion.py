@@ -74,6 +74,8 @@ def test_disconnected_parts_are_ordered_by_the_latents():
     assert len(set(zip(tree.cut(3).tolist(), labels.tolist(), strict=True))) == 3
     top = tree.cut(2)
     assert top[0] == top[30] != top[60]  # groups 0 and 1 together, group 2 apart
+    inside = max(rows[rows[:, 3] <= 30, 2])
+    assert np.all(rows[rows[:, 3] > 30, 2] >= inside)  # the groups join above their insides
 
 
 def test_graph_is_symmetric_with_k_neighbours_each_and_no_self_loops():

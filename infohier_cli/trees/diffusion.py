@@ -76,9 +76,11 @@ def split_linkage(
 ) -> np.ndarray:
     """The tree of latents whose neighbour graph has several connected parts (part_of:
     (n,) in 0..p−1): each part's diffusion tree, under the size-weighted Ward tree of the
-    parts' means of the centred, normalised latents (`latent.cell_ward`). Diffusion
-    distances between parts the graph does not connect are all alike (each part is its
-    own eigenvector of eigenvalue 1), so they cannot order the parts; the latents can.
+    parts' means of the centred, normalised latents (`latent.cell_ward`), whose merges
+    are lifted above every merge inside the parts (the parts are the most separated
+    groups: a cut into at most p clusters splits none of them). Diffusion distances
+    between parts the graph does not connect are all alike (each part is its own
+    eigenvector of eigenvalue 1), so they cannot order the parts; the latents can.
     -> (n−1, 4)."""
     from infohier_cli.trees.latent import cell_ward
 
@@ -86,6 +88,7 @@ def split_linkage(
         normalise(latent),
         part_of,
         within=lambda rows: diffusion_linkage(latent[rows], k, dims, steps),
+        cells_first=True,
     )
 
 

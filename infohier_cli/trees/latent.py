@@ -159,11 +159,14 @@ def cell_ward(
     unit: np.ndarray,
     cell: np.ndarray,
     within: Callable[[np.ndarray], np.ndarray] | None = None,
+    cells_first: bool = False,
 ) -> np.ndarray:
     """One linkage over all n rows: the tree inside each cell (by default its exact Ward
     tree; `within(rows)` -> linkage of the rows with those indices, in that order, to
     build another), under the size-weighted Ward tree of the cells' means of `unit` (see
     the module docstring). cell (n,) in 0..m−1, every cell non-empty. -> (n−1, 4).
+    `cells_first`: every merge of the top tree is lifted above the highest merge inside
+    the cells, so a cut into k ≤ m clusters splits no cell.
 
     The cells' products are small (CELL_MAX rows): BLAS runs them on one thread, which on
     2 busy cores was 3-10 times faster than two (BENCHMARKS.md)."""
@@ -196,7 +199,8 @@ def cell_ward(
         top_child < m, root[np.minimum(top_child, m - 1)], top_child - m + n + cells_end
     )
     children = np.concatenate([child, top_child])
-    height = np.concatenate([inner[:, 2], top[:, 2]])
+    lift = inner[:, 2].max(initial=0.0) if cells_first else 0.0
+    height = np.concatenate([inner[:, 2], top[:, 2] + lift])
     for r in range(cells_end, n - 1):  # raise a top merge to the nodes it joins
         below = children[r][children[r] >= n] - n
         height[r] = max(height[r], *height[below]) if len(below) else height[r]
