@@ -5,9 +5,10 @@ usage: python benchmarks/tree_builders.py RUN_DIR=LABELLED_FOLDER [...]
 
 For each run (made by `infohier train` on a folder holding labels.csv), builds from the
 same latents: single linkage (`--source single`), Ward (`--source latent`), the diffusion
-tree with its defaults (`--source diffusion`, trees/diffusion.py: k = 10 neighbours,
-m = 64 eigenvectors, t = 4 steps) and with one of k, m or t changed. Prints one markdown
-row per builder: the mean class / superclass DP over the runs, then each run's.
+tree with its defaults (`--source diffusion`, trees/diffusion.py: k = clip(round(√n / 2),
+3, 10) neighbours, m = 64 eigenvectors, t = 4 steps) and with one of k, m or t changed.
+Prints one markdown row per builder: the mean class / superclass DP over the runs, then
+each run's.
 """
 
 from __future__ import annotations
@@ -21,25 +22,30 @@ import numpy as np
 from infohier_cli.embeddings import load_embeddings
 from infohier_cli.evaluate.metrics import dendrogram_purity
 from infohier_cli.evaluate.score import read_label_levels
-from infohier_cli.trees.diffusion import DIMENSIONS, NEIGHBOURS, STEPS, diffusion_linkage
+from infohier_cli.trees.diffusion import DIMENSIONS, STEPS, diffusion_linkage
 from infohier_cli.trees.latent import latent_linkage
 from infohier_cli.trees.single import single_linkage
 from infohier_cli.trees.tree import Tree
 
-NEIGHBOURING = [(5, 64, 4), (20, 64, 4), (10, 32, 4), (10, 128, 4), (10, 64, 2), (10, 64, 8)]
+NEIGHBOURING = [  # (k, m, t); k None = the default rule
+    (5, 64, 4),
+    (10, 64, 4),
+    (20, 64, 4),
+    (None, 32, 4),
+    (None, 128, 4),
+    (None, 64, 2),
+    (None, 64, 8),
+]
 
 
 def builders(latent: np.ndarray) -> Iterator[tuple[str, Callable[[], np.ndarray]]]:
     """(name, linkage maker) of every tree compared."""
     yield "single linkage", lambda: single_linkage(latent)
     yield "Ward", lambda: latent_linkage(latent)
-    default = f"k{NEIGHBOURS} m{DIMENSIONS} t{STEPS}"
-    yield f"diffusion {default} (default)", lambda: diffusion_linkage(latent)
+    yield f"diffusion k√ m{DIMENSIONS} t{STEPS} (default)", lambda: diffusion_linkage(latent)
     for k, m, t in NEIGHBOURING:
-        yield (
-            f"diffusion k{k} m{m} t{t}",
-            lambda k=k, m=m, t=t: diffusion_linkage(latent, k, m, t),
-        )
+        name = f"diffusion k{k or '√'} m{m} t{t}"
+        yield name, lambda k=k, m=m, t=t: diffusion_linkage(latent, k, m, t)
 
 
 def purities(tree: Tree, folder: Path) -> list[float]:

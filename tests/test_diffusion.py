@@ -8,7 +8,12 @@ from scipy.cluster.hierarchy import is_monotonic, is_valid_linkage
 
 from infohier_cli.evaluate.metrics import dendrogram_purity
 from infohier_cli.trees import diffusion
-from infohier_cli.trees.diffusion import diffusion_linkage, diffusion_map, neighbour_graph
+from infohier_cli.trees.diffusion import (
+    diffusion_linkage,
+    diffusion_map,
+    neighbour_count,
+    neighbour_graph,
+)
 from infohier_cli.trees.latent import latent_linkage
 from infohier_cli.trees.tree import Tree
 
@@ -31,13 +36,14 @@ def purity(rows: np.ndarray, labels: np.ndarray) -> float:
 
 
 def test_spiral_arms_are_recovered_where_ward_on_the_latents_cuts_across_them():
-    """Two interleaved arms, each a long thin region of one connected neighbour graph."""
+    """Two interleaved arms, each a long thin region of one connected neighbour graph
+    (k = 10: with fewer neighbours the arms are two parts of the graph)."""
     from scipy.sparse.csgraph import connected_components
 
     points, labels = spiral_arms()
     unit = points / np.linalg.norm(points, axis=1, keepdims=True)
     assert connected_components(neighbour_graph(unit, 10), directed=False)[0] == 1
-    rows = diffusion_linkage(points)
+    rows = diffusion_linkage(points, 10)
     assert is_valid_linkage(rows) and is_monotonic(rows) and rows[-1, 3] == len(points)
     top = Tree([str(i) for i in range(len(points))], rows).cut(2)
     assert len(set(zip(top.tolist(), labels.tolist(), strict=True))) == 2  # the two arms
@@ -58,6 +64,22 @@ def test_lanczos_above_the_dense_limit_gives_the_dense_solvers_points(monkeypatc
     )
     assert gap.max() < 1e-6 * np.abs(dense).max()
     assert np.array_equal(diffusion_linkage(points), diffusion_linkage(points))  # deterministic
+
+
+def test_neighbour_count_grows_with_the_folder_within_its_bounds():
+    assert [neighbour_count(n) for n in (2, 24, 100, 200, 400, 10_000)] == [3, 3, 5, 7, 10, 10]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_groups_of_four_images_are_kept_apart(seed):
+    """12 groups of 4: ten neighbours each would cross into other groups (the walk mixes
+    them); the folder-size rule takes 3."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(12), 4)
+    points = rng.normal(size=(12, 8))[labels] + 0.35 * rng.normal(size=(48, 8))
+    points = np.hstack([points, np.full((48, 1), 6.0)])
+    assert purity(diffusion_linkage(points), labels) > 0.94
+    assert purity(diffusion_linkage(points), labels) > purity(diffusion_linkage(points, 10), labels)
 
 
 def test_disconnected_parts_are_ordered_by_the_latents():

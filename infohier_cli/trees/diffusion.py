@@ -10,10 +10,15 @@ spread after t steps. On the development suite its trees had higher dendrogram p
 single linkage and Ward on the same latents (BENCHMARKS.md, "The default tree: a
 diffusion map"). Steps, with u_i the L2-normalised latent of image i:
 
-1. neighbour graph: the `NEIGHBOURS` = k nearest images of each (cosine), weighted by the
-   self-tuning Gaussian kernel (Zelnik-Manor & Perona 2004),
+1. neighbour graph: the k nearest images of each (cosine), weighted by the self-tuning
+   Gaussian kernel (Zelnik-Manor & Perona 2004),
        A_ij = exp(−‖u_i − u_j‖² / (σ_i σ_j)),   σ_i = ‖u_i − u_{i,(k)}‖ (k-th neighbour),
-   made symmetric as A = max(A, Aᵀ);
+   made symmetric as A = max(A, Aᵀ). k = clip(round(√n / 2), NEIGHBOURS_MIN,
+   NEIGHBOURS_MAX) (`neighbour_count`): a walk that leaves its group within a step or two
+   cannot tell groups apart, so k must stay below the size of the groups to be found,
+   which nothing tells in advance; with the usual √n guess at the number of groups a
+   group holds about √n images, and k is half that, from 3 up to 10 (with k = 10 at
+   every size, groups of 4–8 images lost 0.05–0.15 dendrogram purity: BENCHMARKS.md);
 2. the random walk P = D⁻¹A (D = diag of the row sums) through its symmetric form
    S = D^{-1/2} A D^{-1/2}: the `DIMENSIONS` = m largest eigenpairs S v_l = λ_l v_l give
    P's right eigenvectors ψ_l = D^{-1/2} v_l;
@@ -31,8 +36,9 @@ Cost: the k-nearest-neighbour search holds `BLOCK` rows of similarities at a tim
 (O(n²·D) time, O(n·k) memory); the eigenpairs by a dense solver up to `DENSE_MAX` images,
 by Lanczos iterations (scipy's `eigsh`, a fixed start vector: deterministic) above; then
 Ward holds n²/2 distances (0.4 GB at 10,000 images), which is why `auto` uses this tree
-only up to `registry.DIFFUSION_MAX`. k, m and t were set before the suite was scored and
-not tuned per folder (BENCHMARKS.md shows neighbouring values).
+only up to `registry.DIFFUSION_MAX`. m and t, and k = 10 for large folders, were set
+before the suite was scored and not tuned per folder (BENCHMARKS.md shows neighbouring
+values).
 """
 
 from __future__ import annotations
@@ -42,23 +48,30 @@ import numpy as np
 from infohier_cli.training.similarity import normalise
 from infohier_cli.trees.ward import ward
 
-NEIGHBOURS = 10  # k: each image's neighbours in the graph
+NEIGHBOURS_MIN, NEIGHBOURS_MAX = 3, 10  # k: each image's neighbours in the graph
 DIMENSIONS = 64  # m: eigenvectors kept
 STEPS = 4  # t: diffusion time (larger = coarser neighbourhoods)
 DENSE_MAX = 500  # up to this many images the eigenpairs come from a dense solver
 BLOCK = 2_048  # rows of similarities computed at once
 
 
+def neighbour_count(n: int) -> int:
+    """k = clip(round(√n / 2), NEIGHBOURS_MIN, NEIGHBOURS_MAX) for n images."""
+    return int(np.clip(round(np.sqrt(n) / 2), NEIGHBOURS_MIN, NEIGHBOURS_MAX))
+
+
 def diffusion_linkage(
-    latent: np.ndarray, k: int = NEIGHBOURS, dims: int = DIMENSIONS, steps: int = STEPS
+    latent: np.ndarray, k: int | None = None, dims: int = DIMENSIONS, steps: int = STEPS
 ) -> np.ndarray:
-    """The diffusion tree of the latents (module docstring). (n, D) -> (n−1, 4), scipy's
-    format; empty for n < 2. A neighbour graph of several connected parts gets each
-    part's own diffusion tree under the Ward tree of the parts (`split_linkage`)."""
+    """The diffusion tree of the latents (module docstring), with k neighbours (None =
+    `neighbour_count(n)`). (n, D) -> (n−1, 4), scipy's format; empty for n < 2. A
+    neighbour graph of several connected parts gets each part's own diffusion tree (same
+    k) under the Ward tree of the parts (`split_linkage`)."""
     from scipy.sparse.csgraph import connected_components
 
     if len(latent) < 2:
         return np.zeros((0, 4))
+    k = k or neighbour_count(len(latent))
     unit = normalise(latent, mean=np.zeros(latent.shape[1]))
     distinct, copy_of = np.unique(unit, axis=0, return_inverse=True)
     copy_of = copy_of.reshape(-1)
