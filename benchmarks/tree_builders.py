@@ -1,19 +1,22 @@
 """Tree builders on trained runs' latents: the diffusion tree, its neighbouring settings,
 single linkage and Ward, all scored by the same dendrogram purity.
 
-usage: python benchmarks/tree_builders.py RUN_DIR=LABELLED_FOLDER [...]
+usage: python benchmarks/tree_builders.py RUN_DIR=LABELLED_FOLDER [...] [--per-class M]
+                                         [--draws R]
 
 For each run (made by `infohier train` on a folder holding labels.csv), builds from the
 same latents: single linkage (`--source single`), Ward (`--source latent`), the diffusion
 tree with its defaults (`--source diffusion`, trees/diffusion.py: k = clip(round(√n / 2),
 3, 10) neighbours, m = 64 eigenvectors, t = 4 steps) and with one of k, m or t changed.
 Prints one markdown row per builder: the mean class / superclass DP over the runs, then
-each run's.
+each run's. With --per-class M, each run's images are subsampled to M of each class (R
+seeded draws; the run's cell is their mean): a folder of small groups.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -55,16 +58,40 @@ def purities(tree: Tree, folder: Path) -> list[float]:
     return (found * 2)[:2]
 
 
+def draws(ids: list[str], folder: Path, per_class: int, count: int) -> list[np.ndarray]:
+    """`count` seeded draws of row indices: `per_class` images of each class (all of a
+    smaller class); one draw of every row without `per_class`."""
+    if not per_class:
+        return [np.arange(len(ids))]
+    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
+        label = {row["path"]: row["class"] for row in csv.DictReader(handle)}
+    classes = np.array([label[name] for name in ids])
+    picked = []
+    for seed in range(count):
+        rng = np.random.default_rng(seed)
+        groups = [np.flatnonzero(classes == c) for c in np.unique(classes)]
+        chosen = [rng.choice(g, min(per_class, len(g)), replace=False) for g in groups]
+        picked.append(np.sort(np.concatenate(chosen)))
+    return picked
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="RUN_DIR=LABELLED_FOLDER")
+    parser.add_argument("--per-class", type=int, default=0, help="subsample to M per class")
+    parser.add_argument("--draws", type=int, default=5, help="subsamples per run")
     args = parser.parse_args()
     table: dict[str, list[list[float]]] = {}
     for item in args.runs:
         run, folder = (Path(part) for part in item.split("=", 1))
         emb = load_embeddings(run / "embeddings.npz")
-        for name, make in builders(emb.latent):
-            table.setdefault(name, []).append(purities(Tree(emb.ids, make()), folder))
+        scores: dict[str, list[list[float]]] = {}
+        for rows in draws(emb.ids, folder, args.per_class, args.draws):
+            ids = [emb.ids[i] for i in rows]
+            for name, make in builders(emb.latent[rows]):
+                scores.setdefault(name, []).append(purities(Tree(ids, make()), folder))
+        for name, found in scores.items():
+            table.setdefault(name, []).append(np.mean(found, axis=0).tolist())
     names = " | ".join(Path(item.split("=", 1)[0]).name for item in args.runs)
     print(f"| tree | mean class / super | {names} |")
     print("|---" * (len(args.runs) + 2) + "|")
