@@ -11,8 +11,9 @@ benchmarks and the tests pick builders by name here.
     latent  Ward on the normalised latents (`latent.py`), exact up to 15,000 samples,
             above that Ward inside and between k-means cells: O(n·√n·D) time, O(n·D)
             memory (1,000,000 × 512 latents in 52 s and 4.5 GB, BENCHMARKS.md)
-    diffusion  Ward on a diffusion map of the latents' 10-nearest-neighbour graph
-            (`diffusion.py`), exact: O(n²·D) time, O(n²) memory (0.4 GB at 10,000)
+    diffusion  Ward on a diffusion map of the latents' k-nearest-neighbour graph
+            (`diffusion.py`, k from 3 to 10 by size), exact: O(n²·D) time, O(n²)
+            memory (0.4 GB at 10,000)
     single  single linkage on the L2-normalised latents (`single.py`), exact: O(n²·D)
             time, O(n²) memory (0.4 GB at 10,000)
     auto    `diffusion` up to DIFFUSION_MAX samples, `latent` above, whatever the ball. On
