@@ -50,6 +50,15 @@ def test_spiral_arms_are_recovered_where_ward_on_the_latents_cuts_across_them():
     assert purity(rows, labels) > 0.95 > purity(latent_linkage(points), labels) + 0.3
 
 
+def same_points(found: np.ndarray, dense: np.ndarray) -> bool:
+    """The same eigenpairs up to each vector's sign: the same pairwise distances."""
+    gap = np.abs(
+        np.linalg.norm(dense[:, None] - dense[None], axis=2)
+        - np.linalg.norm(found[:, None] - found[None], axis=2)
+    )
+    return bool(gap.max() < 1e-6 * np.abs(dense).max())
+
+
 def test_lanczos_above_the_dense_limit_gives_the_dense_solvers_points(monkeypatch):
     points, _ = spiral_arms()
     unit = points / np.linalg.norm(points, axis=1, keepdims=True)
@@ -57,13 +66,33 @@ def test_lanczos_above_the_dense_limit_gives_the_dense_solvers_points(monkeypatc
     dense = diffusion_map(graph)
     monkeypatch.setattr(diffusion, "DENSE_MAX", 50)
     lanczos = diffusion_map(graph)
-    # the same eigenpairs up to each vector's sign: the same pairwise distances
-    gap = np.abs(
-        np.linalg.norm(dense[:, None] - dense[None], axis=2)
-        - np.linalg.norm(lanczos[:, None] - lanczos[None], axis=2)
-    )
-    assert gap.max() < 1e-6 * np.abs(dense).max()
+    assert same_points(lanczos, dense)
     assert np.array_equal(diffusion_linkage(points), diffusion_linkage(points))  # deterministic
+
+
+@pytest.mark.parametrize("failures", [1, 2])
+def test_lanczos_that_does_not_converge_is_retried_then_solved_densely(monkeypatch, failures):
+    """Lanczos failing once: the wider retry answers; failing twice: the dense solver.
+    Either way the points are the dense solver's (up to each vector's sign)."""
+    import scipy.sparse.linalg as sparse_linalg
+
+    points, _ = spiral_arms()
+    unit = points / np.linalg.norm(points, axis=1, keepdims=True)
+    graph = neighbour_graph(unit, 10)
+    dense = diffusion_map(graph)
+    real, calls = sparse_linalg.eigsh, []
+
+    def flaky(*args, **kwargs):
+        calls.append(kwargs["ncv"])
+        if len(calls) <= failures:
+            raise sparse_linalg.ArpackNoConvergence("no convergence", np.zeros(0), None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sparse_linalg, "eigsh", flaky)
+    monkeypatch.setattr(diffusion, "DENSE_MAX", 50)
+    found = diffusion_map(graph)
+    assert calls[0] is None and calls[1] > 0 and len(calls) == 2  # default, then wider
+    assert same_points(found, dense)
 
 
 def test_neighbour_count_grows_with_the_folder_within_its_bounds():
