@@ -142,7 +142,7 @@ def top_eigenpairs(symmetric, m: int) -> tuple[np.ndarray, np.ndarray]:
     sparse matrix: dense up to DENSE_MAX rows, Lanczos from a fixed start above. Lanczos
     that does not converge (eigenvalues bunched near 1: many nearly separate groups) is
     retried once with a wider Krylov space and more iterations, then the dense solver
-    answers (O(n³): about a minute at 10,000 rows)."""
+    answers (O(n³) time, n² memory)."""
     n = symmetric.shape[0]
     if n > DENSE_MAX and m < n - 1:
         from scipy.sparse.linalg import ArpackNoConvergence, eigsh
