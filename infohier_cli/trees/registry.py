@@ -18,10 +18,10 @@ benchmarks and the tests pick builders by name here.
             time, O(n²) memory (0.4 GB at 10,000)
     auto    `diffusion` up to DIFFUSION_MAX samples, `latent` above, whatever the ball. On
             the development suite (BENCHMARKS.md, "The default tree: a diffusion map") the
-            diffusion tree gave the highest mean class dendrogram purity of the trees
-            built from the same runs' latents: just above single linkage (the default
-            before it; 0.863 against 0.855 over 15 runs, mixed run by run), well above
-            Ward on the latents and the 16-D ball's decoding; `--source single` and
+            diffusion tree's mean class dendrogram purity is level with single linkage's
+            (the default before it; 0.857 against 0.858 over 31 runs, ahead on the
+            largest folder) and well above Ward on the latents and the 16-D ball's
+            decoding; `--source single` and
             `--source latent` give those. Above DIFFUSION_MAX the n²/2 distances no longer
             fit comfortably, and the Ward cell tree runs in O(n·√n·D) time and O(n·D)
             memory. The ball is decoded only when asked (`--source disk`): its exact
