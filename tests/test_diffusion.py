@@ -59,10 +59,15 @@ def same_points(found: np.ndarray, dense: np.ndarray) -> bool:
     return bool(gap.max() < 1e-6 * np.abs(dense).max())
 
 
+def spiral_graph():
+    """The spiral arms' 10-neighbour graph: 200 rows, above a lowered DENSE_MAX of 50."""
+    points, _ = spiral_arms()
+    return neighbour_graph(points / np.linalg.norm(points, axis=1, keepdims=True), 10)
+
+
 def test_lanczos_above_the_dense_limit_gives_the_dense_solvers_points(monkeypatch):
     points, _ = spiral_arms()
-    unit = points / np.linalg.norm(points, axis=1, keepdims=True)
-    graph = neighbour_graph(unit, 10)
+    graph = spiral_graph()
     dense = diffusion_map(graph)
     monkeypatch.setattr(diffusion, "DENSE_MAX", 50)
     lanczos = diffusion_map(graph)
@@ -72,26 +77,31 @@ def test_lanczos_above_the_dense_limit_gives_the_dense_solvers_points(monkeypatc
 
 @pytest.mark.parametrize("failures", [1, 2])
 def test_lanczos_that_does_not_converge_is_retried_then_solved_densely(monkeypatch, failures):
-    """Lanczos failing once: the wider retry answers; failing twice: the dense solver.
-    Either way the points are the dense solver's (up to each vector's sign)."""
+    """Lanczos failing once: the wider retry answers and the dense solver is not called;
+    failing twice: the dense solver answers. Either way the points are the dense
+    solver's (up to each vector's sign)."""
     import scipy.sparse.linalg as sparse_linalg
 
-    points, _ = spiral_arms()
-    unit = points / np.linalg.norm(points, axis=1, keepdims=True)
-    graph = neighbour_graph(unit, 10)
+    graph = spiral_graph()
     dense = diffusion_map(graph)
-    real, calls = sparse_linalg.eigsh, []
+    real_eigsh, real_eigh, calls, dense_calls = sparse_linalg.eigsh, np.linalg.eigh, [], []
 
     def flaky(*args, **kwargs):
         calls.append(kwargs["ncv"])
         if len(calls) <= failures:
             raise sparse_linalg.ArpackNoConvergence("no convergence", np.zeros(0), None)
-        return real(*args, **kwargs)
+        return real_eigsh(*args, **kwargs)
+
+    def counted_eigh(matrix):
+        dense_calls.append(matrix.shape)
+        return real_eigh(matrix)
 
     monkeypatch.setattr(sparse_linalg, "eigsh", flaky)
+    monkeypatch.setattr(np.linalg, "eigh", counted_eigh)
     monkeypatch.setattr(diffusion, "DENSE_MAX", 50)
     found = diffusion_map(graph)
     assert calls[0] is None and calls[1] > 0 and len(calls) == 2  # default, then wider
+    assert len(dense_calls) == failures - 1
     assert same_points(found, dense)
 
 

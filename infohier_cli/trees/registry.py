@@ -21,11 +21,11 @@ benchmarks and the tests pick builders by name here.
             diffusion tree's mean class dendrogram purity is level with single linkage's
             (the default before it; 0.857 against 0.858 over 31 runs, ahead on the
             largest folder) and well above Ward on the latents and the 16-D ball's
-            decoding; `--source single` and
-            `--source latent` give those. Above DIFFUSION_MAX the n²/2 distances no longer
-            fit comfortably, and the Ward cell tree runs in O(n·√n·D) time and O(n·D)
-            memory. The ball is decoded only when asked (`--source disk`): its exact
-            decoding is O(n²) in more than 2 dimensions (17 s at 10,000 points).
+            decoding; `--source single` and `--source latent` give those. Above
+            DIFFUSION_MAX the n²/2 distances no longer fit comfortably, and the Ward cell
+            tree runs in O(n·√n·D) time and O(n·D) memory. The ball is decoded only when
+            asked (`--source disk`): its exact decoding is O(n²) in more than 2
+            dimensions (17 s at 10,000 points).
 
 To add a builder: write `def my_tree(emb: Embeddings) -> Tree` and decorate it with
 `@register("name", needs_latent=...)` in this module (the CLI reads the names when it is
