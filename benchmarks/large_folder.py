@@ -86,7 +86,7 @@ def train_phases(args: argparse.Namespace) -> dict:
     config = TrainConfig().replace(
         batch_size=args.batch_size, image_size=args.image_size, width=args.width, epochs=1
     )
-    spec = resolve_spec(args.folder, samples, config.channels, config.image_size)
+    spec = resolve_spec(args.folder, samples, config.channels, config.image_size, fit=config.fit)
     result["find_s"] = round(time.perf_counter() - started, 1)
     started, cpu = time.perf_counter(), time.process_time()
     images, skipped = scan_folder(

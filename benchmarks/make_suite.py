@@ -20,6 +20,12 @@ reads the labels. Deterministic for a given --seed. Folders:
             marker, spots) in one TIFF each; superclass = nuclear shape (round, elongated),
             class = marker pattern (diffuse, punctate, membrane); 6 phenotypes x 45, 64 px,
             random exposure and background per image, like a real plate.
+- particles like a flow-imaging (FlowCam) folder: one dark particle per image on a light
+            background, each image cropped to the particle's bounding box plus a margin, so
+            the images differ in size (about 20-130 px) and aspect ratio; superclass = form
+            (elongated, round), class = particle type (chain, rod, ciliate; disc, spiny,
+            colony); 6 types x 40, 8-bit gray, near-horizontal or near-vertical as in a
+            flow cell.
 
 Needs the `bench` extra (scikit-learn) and matplotlib (a dependency of infohier).
 """
@@ -280,6 +286,100 @@ def cell_samples(rng: np.random.Generator, per_class: int = 45, size: int = 64) 
                 yield nucleus, f"{nucleus}_{marker}", _cell(nucleus, marker, rng, size)
 
 
+# ---------------------------------------------------------------- particles (variable size)
+def _flow_angle(rng: np.random.Generator) -> float:
+    """Particles in a flow cell lie near the flow axis or across it: 0 or 90 deg, +-15."""
+    return float(rng.choice([0.0, np.pi / 2]) + rng.uniform(-0.26, 0.26))
+
+
+def _rotated_ellipse(
+    draw: ImageDraw.ImageDraw, cx: float, cy: float, half_len: float, half_wid: float, angle: float
+) -> None:
+    t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+    u, v = half_len * np.cos(t), half_wid * np.sin(t)
+    xs, ys = cx + u * np.cos(angle) - v * np.sin(angle), cy + u * np.sin(angle) + v * np.cos(angle)
+    draw.polygon(list(zip(xs.tolist(), ys.tolist(), strict=True)), fill=255)
+
+
+def _particle_mask(kind: str, rng: np.random.Generator, scale: int) -> Image.Image:
+    """The particle drawn `scale` times too large on a canvas with room to spare."""
+    big = 160 * scale
+    canvas = Image.new("L", (big, big), 0)
+    draw = ImageDraw.Draw(canvas)
+    c = big / 2
+    angle = _flow_angle(rng)
+    axis = np.array([np.cos(angle), np.sin(angle)])
+    if kind == "chain":
+        count, length = int(rng.integers(3, 8)), rng.uniform(10, 16)
+        width = rng.uniform(9, 14)
+        for k in range(count):
+            offset = (k - (count - 1) / 2) * (length + 1.5) * scale
+            centre = c + offset * axis
+            _rotated_ellipse(draw, *centre, length * scale / 2, width * scale / 2, angle)
+    elif kind == "rod":
+        length, width = rng.uniform(50, 110) * scale, rng.uniform(4, 7) * scale
+        a, b = c - axis * length / 2, c + axis * length / 2
+        draw.line([tuple(a), tuple(b)], fill=255, width=int(width))
+        for end in (a, b):
+            draw.ellipse([*(end - width / 2), *(end + width / 2)], fill=255)
+    elif kind == "ciliate":
+        half_len, half_wid = rng.uniform(15, 25) * scale, rng.uniform(8, 13) * scale
+        for t in np.linspace(0, 2 * np.pi, 40, endpoint=False):
+            u, v = np.cos(t), np.sin(t)
+            inner = np.array([half_len * u, half_wid * v])
+            outer = inner * (1 + 3.5 * scale / np.hypot(*inner))
+            rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+            draw.line([tuple(c + rot @ inner), tuple(c + rot @ outer)], fill=255, width=scale)
+        _rotated_ellipse(draw, c, c, half_len, half_wid, angle)
+    elif kind == "disc":
+        r = rng.uniform(12, 25) * scale
+        draw.ellipse([c - r, c - r, c + r, c + r], fill=255)
+    elif kind == "spiny":
+        r = rng.uniform(7, 12) * scale
+        spines = int(rng.integers(8, 15))
+        for t in rng.uniform(0, 2 * np.pi) + np.linspace(0, 2 * np.pi, spines, endpoint=False):
+            reach = r + rng.uniform(10, 20) * scale
+            tip = (c + reach * np.cos(t), c + reach * np.sin(t))
+            draw.line([(c, c), tip], fill=255, width=max(1, scale * 3 // 2))
+        draw.ellipse([c - r, c - r, c + r, c + r], fill=255)
+    else:  # colony
+        spread = rng.uniform(12, 20) * scale
+        for _ in range(int(rng.integers(6, 16))):
+            r = rng.uniform(2.5, 4.5) * scale
+            radius, t = spread * np.sqrt(rng.uniform(0, 1)), rng.uniform(0, 2 * np.pi)
+            x, y = c + radius * np.cos(t), c + radius * np.sin(t)
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=255)
+    return canvas
+
+
+def _particle(kind: str, rng: np.random.Generator) -> np.ndarray:
+    """One particle image cropped to its bounding box plus a 3-8 px margin. -> (H, W) uint8."""
+    scale = 4
+    canvas = _particle_mask(kind, rng, scale)
+    left, top, right, bottom = canvas.getbbox()
+    margin = int(rng.integers(3, 9)) * scale
+    box = (left - margin, top - margin, right + margin, bottom + margin)
+    box = tuple(scale * round(v / scale) for v in box)
+    crop = canvas.crop(box)
+    size = (crop.width // scale, crop.height // scale)
+    mask = np.asarray(crop.resize(size, Image.LANCZOS), dtype=np.float64) / 255.0
+    h, w = mask.shape
+    background = rng.uniform(0.72, 0.86) + 0.03 * _smooth_noise(rng, max(h, w), 4.0)[:h, :w]
+    body = rng.uniform(0.2, 0.45) + 0.08 * _smooth_noise(rng, max(h, w), 1.0)[:h, :w]
+    image = background * (1 - mask) + body * mask + rng.normal(0, 0.02, (h, w))
+    return _to_u8(image)
+
+
+PARTICLES = {"elongated": ("chain", "rod", "ciliate"), "round": ("disc", "spiny", "colony")}
+
+
+def particle_samples(rng: np.random.Generator, per_class: int = 40) -> Iterator[Sample]:
+    for form, kinds in PARTICLES.items():
+        for kind in kinds:
+            for _ in range(per_class):
+                yield form, kind, _particle(kind, rng)
+
+
 # ---------------------------------------------------------------- driver
 def make_digits(out: Path, _rng: np.random.Generator) -> int:
     subprocess.run([sys.executable, str(MAKE_DIGITS), str(out)], check=True)
@@ -299,6 +399,7 @@ FOLDERS: dict[str, Callable[[Path, np.random.Generator], int]] = {
     "shapes": _generated(shape_samples, ".png"),
     "textures": _generated(texture_samples, ".png"),
     "cells16": _generated(cell_samples, ".tif"),
+    "particles": _generated(particle_samples, ".png"),
 }
 
 

@@ -4,7 +4,8 @@ usage: python benchmarks/quality.py FOLDER [--run NAME=RUN_DIR ...] [--image-siz
 
 Needs the `bench` extra (scikit-image, for HOG and LBP): pip install '.[bench]'.
 The classical rows (pixels, PCA, HOG, LBP histograms) are computed at the images' own
-resolution (median short side, at most 64 px; --image-size to force one), which favours
+resolution (median side of the square --fit makes, at most 64 px; --image-size to force
+one), which favours
 them: infohier's auto size is at most 32 px. Each feature is tried with Ward, average and
 (for HOG and LBP) single linkage and the diffusion tree (the default tree's builder).
 FOLDER must hold labels.csv (path,class[,superclass]) — used only to score. For each run
@@ -25,12 +26,14 @@ from pathlib import Path
 import numpy as np
 from scipy.cluster.hierarchy import linkage
 
+from infohier_cli.config import FIT_MODES, TrainConfig
 from infohier_cli.data import (
     ImageSpec,
     discover_images,
     resolve_spec,
     sample_shapes,
     scan_folder,
+    square_side,
 )
 from infohier_cli.evaluate.score import evaluate_tree, read_label_levels
 from infohier_cli.run import RunDir
@@ -39,9 +42,9 @@ from infohier_cli.trees.registry import build_tree
 from infohier_cli.trees.tree import Tree
 
 
-def pixel_matrix(folder: Path, size: int) -> tuple[list[str], np.ndarray, ImageSpec]:
+def pixel_matrix(folder: Path, size: int, fit: str) -> tuple[list[str], np.ndarray, ImageSpec]:
     paths = discover_images(folder)
-    spec = resolve_spec(folder, paths, "auto", size)
+    spec = resolve_spec(folder, paths, "auto", size, fit=fit)
     images, _ = scan_folder(folder, paths, spec, progress=False, warn=lambda _m: None)
     pixels = np.stack([images[i].numpy().ravel() for i in range(len(images))]).astype(np.float64)
     return images.paths, pixels, spec
@@ -84,11 +87,12 @@ def lbp_matrix(pixels: np.ndarray, channels: int, size: int) -> np.ndarray:
     return np.stack(rows)
 
 
-def native_size(folder: Path, cap: int = 64) -> int:
-    """The median short side of the folder's images, at most `cap` (classical features
-    are computed at the images' own resolution, which favours them)."""
+def native_size(folder: Path, fit: str, cap: int = 64) -> int:
+    """The median side of the squares `fit` makes of the folder's images (long side for
+    'pad', short side for 'crop'), at most `cap` (classical features are computed at the
+    images' own resolution, which favours them)."""
     shapes = sample_shapes(folder, discover_images(folder))
-    return int(min(cap, np.median([min(shape[1:]) for shape in shapes])))
+    return int(min(cap, np.median([square_side(shape, fit) for shape in shapes])))
 
 
 def score(tree: Tree, labels_csv: Path) -> dict:
@@ -104,14 +108,20 @@ def main() -> None:
         "--image-size",
         type=int,
         default=0,
-        help="size of the classical rows' images; 0 = the folder's median short side, at most 64",
+        help="size of the classical rows' images; 0 = the folder's median side, at most 64",
+    )
+    parser.add_argument(
+        "--fit",
+        choices=FIT_MODES,
+        default=TrainConfig.fit,
+        help="how the classical rows make images square (infohier's --fit; default %(default)s)",
     )
     args = parser.parse_args()
     labels_csv = args.folder / "labels.csv"
     rows: list[tuple[str, dict, float]] = []
 
-    size = args.image_size or native_size(args.folder)
-    names, pixels, spec = pixel_matrix(args.folder, size)
+    size = args.image_size or native_size(args.folder, args.fit)
+    names, pixels, spec = pixel_matrix(args.folder, size, args.fit)
     centred = pixels - pixels.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     pca = centred @ vt[:50].T

@@ -53,7 +53,7 @@ def row(run: Path, folder: Path, views: int, crop: float) -> str:
     model.eval()
     config = checkpoint.config.replace(crop_scale_min=crop)
     samples, _ = folder_samples(folder, config.group)
-    spec = ImageSpec(config.image_size, checkpoint.in_channels, config.intensity, config.max_pixels)
+    spec = ImageSpec.of_run(config, checkpoint.in_channels)
     images, _ = scan_folder(
         folder, samples, spec, cache_dir=RunDir(run).cache, workers=0, progress=False,
         warn=lambda _message: None,

@@ -16,7 +16,8 @@ and use `config.time_budget` where it matters. That is all: `--time-budget` appe
 `infohier train --help` with its default, the help test checks it, checkpoints save it,
 and `--resume` refuses a changed value unless `resumable=True`. Add a check to
 `__post_init__` if the value has constraints beyond `choices`/`min`/`max`. A checkpoint
-written before the field existed loads with the field's default.
+written before the field existed loads with the field's default, or with the value that
+older versions behaved as (`BEFORE_FIELD`) when that differs from the default.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from infohier_cli.errors import UserError
 RADIUS_MODES = ("fixed", "free")
 INTENSITY_MODES = ("auto", "percentile", "fixed")
 CHANNEL_POLICIES = ("auto", "gray", "rgb")
+FIT_MODES = ("pad", "crop")
 SYMMETRIES = ("none", "hflip", "dihedral")
 SWITCHES = ("auto", "on", "off")  # GPU-path settings: auto = on for CUDA (runtime/device.py)
 
@@ -97,8 +99,8 @@ def option_name(config_field: dataclasses.Field) -> str:
 class TrainConfig:
     """Hyper-parameters of a training run (what a checkpoint needs to rebuild the model).
 
-    Data: `image_size`, `channels`, `intensity`, `max_megapixels`. Model: `width`, `proj_dim`,
-    `ball_dim`, `radius`, `r_max`. Loss: L = lambda_ct·NT-Xent(tau_ct) +
+    Data: `image_size`, `fit`, `channels`, `intensity`, `max_megapixels`. Model: `width`,
+    `proj_dim`, `ball_dim`, `radius`, `r_max`. Loss: L = lambda_ct·NT-Xent(tau_ct) +
     lambda_hc·Dasgupta-triplet (tau_hc) on `triplets_per_image`·B triplets per batch, with the
     latent similarity (`center_similarity`, `detach_similarity`, `similarity_knn`).
     Optimisation: `epochs` (0 = auto from `steps`, or from `time_budget`: see
@@ -112,10 +114,16 @@ class TrainConfig:
 
     image_size: int = setting(
         0,
-        "Images are cropped to their centred square and resized to S x S; 0 = auto: "
-        "twice the median short side, within 16..32 (16..64 on CUDA).",
+        "Images are made square (--fit) and resized to S x S; 0 = auto: twice the "
+        "median side of those squares, within 16..32 (16..64 on CUDA).",
         min=0,
         max=1024,
+    )
+    fit: str = setting(
+        "pad",
+        "How a non-square image is made square: pad (the whole image, centred on its "
+        "border's median colour) or crop (the largest centred square).",
+        choices=FIT_MODES,
     )
     channels: str = setting("auto", "auto (most common in the folder), gray, rgb, or a number.")
     intensity: str = setting(
@@ -316,6 +324,12 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
+        """The config a checkpoint saved; fields it lacks take `BEFORE_FIELD`'s value, or
+        the default; fields this version no longer has are ignored."""
         known = {f.name for f in dataclasses.fields(cls)}
-        values = json.loads(text)
+        values = {**BEFORE_FIELD, **json.loads(text)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+# What a checkpoint written before a field existed implied, where that is not the default.
+BEFORE_FIELD: dict[str, Any] = {"fit": "crop"}

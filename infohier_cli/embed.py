@@ -134,7 +134,7 @@ def embed_samples(
     for sample_id, reason in incomplete if env.is_main else []:
         warn(f"warning: skipped sample {sample_id!r} ({reason})")
     model.to(torch_device)
-    spec = ImageSpec(config.image_size, checkpoint.in_channels, config.intensity, config.max_pixels)
+    spec = ImageSpec.of_run(config, checkpoint.in_channels)
     n_workers = default_workers(torch_device) if workers is None else workers
     say = warn if env.is_main else (lambda _m: None)
     env.start(torch_device)

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 import infohier_cli.data.read as data_module
+from infohier_cli.config import FIT_MODES
 from infohier_cli.data import (
     ImageSpec,
     discover_images,
@@ -148,15 +149,17 @@ def test_float_and_multichannel_tiffs(tmp_path: Path):
 )
 def test_auto_image_size_is_twice_the_median_side_within_bounds(sides, expected):
     shapes = [(1, side, side + 3) for side in sides]
-    assert resolve_image_size(0, shapes) == expected
-    assert resolve_image_size(20, shapes) == 20
+    assert resolve_image_size(0, shapes, fit="crop") == expected
+    assert resolve_image_size(20, shapes, fit="crop") == 20
+    padded = [(1, side - 3, side) for side in sides]  # pad squares on the long side
+    assert resolve_image_size(0, padded, fit="pad") == expected
 
 
 @pytest.mark.parametrize(
     ("sides", "expected"), [([12], 24), ([28, 30], 64), ([500, 2000], 64), ([], 64)]
 )
 def test_a_gpu_auto_image_size_allows_up_to_64(sides, expected):
-    shapes = [(1, side, side + 3) for side in sides]
+    shapes = [(1, side, side) for side in sides]
     assert resolve_image_size(0, shapes, largest=auto_size_max(torch.device("cuda"))) == expected
     assert auto_size_max(torch.device("cpu")) == 32
 
@@ -173,12 +176,31 @@ def test_resolve_spec_samples_the_folder_only_for_auto(tmp_path: Path, monkeypat
     assert resolve_spec(tmp_path, ["rgb.png"], "gray", 24, "fixed") == ImageSpec(24, 1, "fixed")
 
 
-def test_aspect_rule_centre_square(tmp_path: Path):
+def test_crop_keeps_the_centred_square(tmp_path: Path):
     wide = np.zeros((10, 30), dtype=np.uint8)
     wide[:, 10:20] = 255  # only the centred square is white
     Image.fromarray(wide).save(tmp_path / "wide.png")
-    tensor = load_image(tmp_path / "wide.png", ImageSpec(10, 1))
+    tensor = load_image(tmp_path / "wide.png", ImageSpec(10, 1, fit="crop"))
     assert torch.all(tensor == 1.0)
+
+
+def test_pad_keeps_the_whole_image_on_its_border_median(tmp_path: Path):
+    tall = np.full((30, 10, 3), (200, 100, 50), dtype=np.uint8)  # the background
+    tall[1:-1, 1:-1] = (10, 20, 30)  # the object fills the crop but its 1-px border
+    tall[0, :3] = 255  # a few odd border pixels do not move the median
+    Image.fromarray(tall).save(tmp_path / "tall.png")
+    tensor = load_image(tmp_path / "tall.png", ImageSpec(30, 3))
+    background = torch.tensor([200, 100, 50]) / 255
+    assert torch.allclose(tensor[:, :, :10], background[:, None, None].expand(3, 30, 10))
+    assert torch.allclose(tensor[:, :, -10:], background[:, None, None].expand(3, 30, 10))
+    assert torch.equal(tensor[:, 1:-1, 11:19], torch.tensor([10, 20, 30])[:, None, None].expand(
+        3, 28, 8) / 255)  # fmt: skip
+
+
+def test_fit_does_not_change_square_images(tmp_path: Path):
+    Image.fromarray(gray()).save(tmp_path / "square.png")
+    pad, crop = (load_image(tmp_path / "square.png", ImageSpec(12, 1, fit=f)) for f in FIT_MODES)
+    assert torch.equal(pad, crop)
 
 
 def test_unreadable_files_are_skipped_and_reported(tmp_path: Path):

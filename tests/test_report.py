@@ -113,8 +113,8 @@ def test_pictures_of_grouped_channel_files(tmp_path: Path):
     import tifffile
 
     for sample in ("A01_s1", "B02_s1"):
-        for channel, bright in (("w1", np.s_[:, :12]), ("w2", np.s_[:10, :])):
-            pixels = np.zeros((20, 24), np.uint16)
+        for channel, bright in (("w1", np.s_[:, :12]), ("w2", np.s_[:12, :])):
+            pixels = np.zeros((24, 24), np.uint16)
             pixels[bright] = 60000  # w1: the left half, w2: the top half
             tifffile.imwrite(tmp_path / f"{sample}_{channel}.tif", pixels)
     names = ["A01_s1", "B02_s1", "Z09_s9"]

@@ -14,6 +14,7 @@ from infohier_cli.data.read import (
     resolve_spec,
     sample_shapes,
     square_resize,
+    square_side,
     to_unit_range,
 )
 from infohier_cli.data.samples import Sample, as_samples, one_file_samples
@@ -37,5 +38,6 @@ __all__ = [
     "sample_shapes",
     "scan_folder",
     "square_resize",
+    "square_side",
     "to_unit_range",
 ]

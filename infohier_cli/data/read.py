@@ -7,7 +7,10 @@ Loading rules (one per concern, all documented in the README):
 - intensity: 'auto' divides 8-bit data by 255 and scales anything deeper (16-bit, 32-bit,
   float) per channel between its 0.5th and 99.5th percentile; 'percentile' does that for
   every image; 'fixed' divides integers by their dtype's maximum and clips floats to [0, 1].
-- aspect ratio: the largest centred square is cropped, then resized to S x S (antialiased).
+- aspect ratio ('fit'): 'pad' centres the whole image on a square filled with the median
+  of its 1-pixel border (per channel: the background of a tight crop around an object),
+  'crop' keeps the largest centred square; then the square is resized to S x S
+  (antialiased). Square images are the same either way.
 - channels: 'gray' (1), 'rgb' (3) or N; 'auto' takes the most common channel count of a
   sample of the folder. Conversion: RGB -> gray by luminance, 1 -> N by repetition, more
   channels than wanted keeps the first ones, fewer pads with zeros.
@@ -20,14 +23,19 @@ rule applies.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from infohier_cli.data.samples import Sample
+
+if TYPE_CHECKING:
+    from infohier_cli.config import TrainConfig
 
 LUMINANCE = (0.299, 0.587, 0.114)
 PERCENTILES = (0.5, 99.5)
@@ -159,20 +167,40 @@ def to_unit_range(values, dtype: np.dtype, intensity: str):
     return scaled.clamp_(0.0, 1.0)
 
 
-def square_resize(image, size: int):
-    """Crop the largest centred square of a C x H x W tensor and resize it to C x S x S."""
+def square_resize(image, size: int, fit: str = "pad"):
+    """A C x H x W tensor made square by `fit` (module docstring) and resized to C x S x S.
+
+    'pad': the image centred on a max(H, W) square whose other pixels hold the per-channel
+    median of the image's 1-pixel border; 'crop': the centred min(H, W) square."""
     import torch.nn.functional as F
 
     _, h, w = image.shape
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    square = image[:, top : top + side, left : left + side]
+    if fit == "crop":
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        square = image[:, top : top + side, left : left + side]
+    else:
+        side = max(h, w)
+        top, left = (side - h) // 2, (side - w) // 2
+        square = border_median(image)[:, None, None].expand(-1, side, side).clone()
+        square[:, top : top + h, left : left + w] = image
     if side == size:
         return square.contiguous()
     resized = F.interpolate(
         square[None], size=(size, size), mode="bilinear", antialias=side > size, align_corners=False
     )
     return resized[0]
+
+
+def border_median(image):
+    """(C, H, W) -> (C,): the median of each channel's outermost pixels (top and bottom
+    rows, left and right columns)."""
+    import torch
+
+    border = torch.cat(
+        [image[:, 0], image[:, -1], image[:, :, 0], image[:, :, -1]], dim=1
+    )  # (C, 2W + 2H)
+    return border.median(dim=1).values
 
 
 def match_channels(image, channels: int):
@@ -197,12 +225,20 @@ def match_channels(image, channels: int):
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """How every image of a run is loaded: S, C (0 = keep the file's) and the intensity rule."""
+    """How every image of a run is loaded: S, C (0 = keep the file's), the intensity rule,
+    the pixel limit and the aspect-ratio rule (`fit`)."""
 
     size: int
     channels: int
     intensity: str = "auto"
     max_pixels: int = MAX_PIXELS
+    fit: str = "pad"
+
+    @classmethod
+    def of_run(cls, config: TrainConfig, channels: int) -> ImageSpec:
+        """The spec a trained run's images were loaded with (its config and the model's
+        input channels)."""
+        return cls(config.image_size, channels, config.intensity, config.max_pixels, config.fit)
 
 
 def load_image(path: Path, spec: ImageSpec):
@@ -218,7 +254,7 @@ def read_image(path: Path, spec: ImageSpec):
     import torch
 
     raw = torch.from_numpy(np.nan_to_num(pixels.astype(np.float32)))
-    image = to_unit_range(square_resize(raw, spec.size), pixels.dtype, spec.intensity)
+    image = to_unit_range(square_resize(raw, spec.size, spec.fit), pixels.dtype, spec.intensity)
     if spec.channels:
         image = match_channels(image, spec.channels)
     return image, is_8bit(pixels.dtype)
@@ -237,10 +273,8 @@ def read_sample(root: Path, sample: Sample, spec: ImageSpec):
 
     if len(sample.files) == 1:
         return read_image(Path(root) / sample.files[0], spec)
-    parts = [
-        read_image(Path(root) / rel, ImageSpec(spec.size, 0, spec.intensity, spec.max_pixels))
-        for rel in sample.files
-    ]
+    file_spec = dataclasses.replace(spec, channels=0)
+    parts = [read_image(Path(root) / rel, file_spec) for rel in sample.files]
     image = match_channels(torch.cat([part for part, _ in parts]), spec.channels)
     return image, all(eight_bit for _, eight_bit in parts)
 
@@ -281,11 +315,21 @@ def resolve_channels(policy: str, shapes: Sequence[tuple[int, int, int]]) -> int
     return max(counts, key=lambda c: (counts[c], c))
 
 
+def square_side(shape: tuple[int, int, int], fit: str) -> int:
+    """The side of the square `square_resize` makes of a (C, H, W) image before resizing:
+    max(H, W) for 'pad', min(H, W) for 'crop'."""
+    return max(shape[1:]) if fit == "pad" else min(shape[1:])
+
+
 def resolve_image_size(
-    requested: int, shapes: Sequence[tuple[int, int, int]], largest: int = AUTO_SIZE_MAX
+    requested: int,
+    shapes: Sequence[tuple[int, int, int]],
+    largest: int = AUTO_SIZE_MAX,
+    fit: str = "pad",
 ) -> int:
     """The side S images are resized to: `requested`, or for 0 ('auto') twice the median
-    short side of the sampled images, rounded up to a multiple of 8 and kept within
+    side of the squares `fit` makes of the sampled images (their long side for 'pad', short
+    side for 'crop'), rounded up to a multiple of 8 and kept within
     [AUTO_SIZE_MIN, largest]: small images are not blown up past 2x (it adds compute,
     not information), large ones are reduced to what the device can train on (`largest`:
     AUTO_SIZE_MAX on the CPU, AUTO_SIZE_MAX_CUDA on a GPU; runtime/device.py)."""
@@ -293,7 +337,7 @@ def resolve_image_size(
         return requested
     if not shapes:
         return largest
-    side = float(np.median([min(shape[1:]) for shape in shapes]))
+    side = float(np.median([square_side(shape, fit) for shape in shapes]))
     return int(min(largest, max(AUTO_SIZE_MIN, 8 * np.ceil(2 * side / 8))))
 
 
@@ -304,6 +348,7 @@ def resolve_spec(
     requested_size: int,
     intensity: str = "auto",
     largest: int = AUTO_SIZE_MAX,
+    fit: str = "pad",
 ) -> ImageSpec:
     """The ImageSpec of a new run: channels from `channel_policy`, size from
     `requested_size` (0 = auto, at most `largest`); the folder is sampled only when one of
@@ -311,7 +356,8 @@ def resolve_spec(
     needs_sample = channel_policy == "auto" or requested_size == 0
     shapes = sample_shapes(root, samples) if needs_sample else []
     return ImageSpec(
-        resolve_image_size(requested_size, shapes, largest),
+        resolve_image_size(requested_size, shapes, largest, fit),
         resolve_channels(channel_policy, shapes),
         intensity,
+        fit=fit,
     )

@@ -129,13 +129,14 @@ def read_samples(
     for sample_id, reason in incomplete:
         say(f"warning: skipped sample {sample_id!r} ({reason})")
     if resumed:
-        spec = ImageSpec(config.image_size, resumed.in_channels, config.intensity)
+        spec = ImageSpec.of_run(config, resumed.in_channels)
     else:
         spec = resolve_spec(
-            folder, samples, config.channels, config.image_size, config.intensity, largest
-        )
+            folder, samples, config.channels, config.image_size, config.intensity, largest,
+            config.fit,
+        )  # fmt: skip
         config = config.replace(image_size=spec.size)
-    spec = dataclasses.replace(spec, max_pixels=config.max_pixels)
+        spec = dataclasses.replace(spec, max_pixels=config.max_pixels)
     images, skipped = scan_folder(
         folder, samples, spec, cache_dir=cache_dir, workers=workers, warn=say, progress=progress
     )
