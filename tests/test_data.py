@@ -197,6 +197,16 @@ def test_pad_keeps_the_whole_image_on_its_border_median(tmp_path: Path):
         3, 28, 8) / 255)  # fmt: skip
 
 
+def test_pad_resizes_a_long_image_to_fit_then_fills_around_it(tmp_path: Path):
+    long = np.full((10, 400), 250, dtype=np.uint8)
+    long[1:-1, 1:-1] = 0  # a dark bar, 40 times as wide as high
+    Image.fromarray(long).save(tmp_path / "long.png")
+    tensor = load_image(tmp_path / "long.png", ImageSpec(40, 1))[0]
+    assert torch.allclose(tensor[:19], torch.tensor(250 / 255))  # the fill above the bar
+    assert torch.allclose(tensor[20:], torch.tensor(250 / 255))  # and below it
+    assert tensor[19, 5:-5].max() < 0.5  # the bar, 1 px high, across the whole width
+
+
 def test_fit_does_not_change_square_images(tmp_path: Path):
     Image.fromarray(gray()).save(tmp_path / "square.png")
     pad, crop = (load_image(tmp_path / "square.png", ImageSpec(12, 1, fit=f)) for f in FIT_MODES)

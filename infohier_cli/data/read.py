@@ -7,10 +7,10 @@ Loading rules (one per concern, all documented in the README):
 - intensity: 'auto' divides 8-bit data by 255 and scales anything deeper (16-bit, 32-bit,
   float) per channel between its 0.5th and 99.5th percentile; 'percentile' does that for
   every image; 'fixed' divides integers by their dtype's maximum and clips floats to [0, 1].
-- aspect ratio ('fit'): 'pad' centres the whole image on a square filled with the median
-  of its 1-pixel border (per channel: the background of a tight crop around an object),
-  'crop' keeps the largest centred square; then the square is resized to S x S
-  (antialiased). Square images are the same either way.
+- aspect ratio ('fit'): 'pad' resizes the whole image so that its long side is S
+  (antialiased) and centres it on an S x S square filled with the median of its 1-pixel
+  border (per channel: the background of a tight crop around an object); 'crop' resizes
+  the largest centred square to S x S. Square images are the same either way.
 - channels: 'gray' (1), 'rgb' (3) or N; 'auto' takes the most common channel count of a
   sample of the folder. Conversion: RGB -> gray by luminance, 1 -> N by repetition, more
   channels than wanted keeps the first ones, fewer pads with zeros.
@@ -170,25 +170,35 @@ def to_unit_range(values, dtype: np.dtype, intensity: str):
 def square_resize(image, size: int, fit: str = "pad"):
     """A C x H x W tensor made square by `fit` (module docstring) and resized to C x S x S.
 
-    'pad': the image centred on a max(H, W) square whose other pixels hold the per-channel
-    median of the image's 1-pixel border; 'crop': the centred min(H, W) square."""
-    import torch.nn.functional as F
-
+    'crop': the centred min(H, W) square, resized to S x S. 'pad': the image resized so its
+    long side is S (the aspect ratio kept, the short side rounded, at least 1), centred on
+    an S x S square whose other pixels hold the per-channel median of the image's 1-pixel
+    border; resized before padding, so a very long image never makes a huge square."""
     _, h, w = image.shape
     if fit == "crop":
         side = min(h, w)
         top, left = (h - side) // 2, (w - side) // 2
-        square = image[:, top : top + side, left : left + side]
-    else:
-        side = max(h, w)
-        top, left = (side - h) // 2, (side - w) // 2
-        square = border_median(image)[:, None, None].expand(-1, side, side).clone()
-        square[:, top : top + h, left : left + w] = image
-    if side == size:
-        return square.contiguous()
+        return resize(image[:, top : top + side, left : left + side], size, size)
+    side = max(h, w)
+    new_h, new_w = max(1, round(h * size / side)), max(1, round(w * size / side))
+    square = border_median(image)[:, None, None].expand(-1, size, size).clone()
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    square[:, top : top + new_h, left : left + new_w] = resize(image, new_h, new_w)
+    return square
+
+
+def resize(image, height: int, width: int):
+    """Bilinear resize of a C x H x W tensor to C x height x width, antialiased when
+    shrinking; the same tensor (contiguous) when the size is already right."""
+    import torch.nn.functional as F
+
+    if image.shape[1:] == (height, width):
+        return image.contiguous()
+    shrinking = height < image.shape[1] or width < image.shape[2]
     resized = F.interpolate(
-        square[None], size=(size, size), mode="bilinear", antialias=side > size, align_corners=False
-    )
+        image[None], size=(height, width), mode="bilinear", antialias=shrinking,
+        align_corners=False,
+    )  # fmt: skip
     return resized[0]
 
 
