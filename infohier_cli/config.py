@@ -16,8 +16,7 @@ and use `config.time_budget` where it matters. That is all: `--time-budget` appe
 `infohier train --help` with its default, the help test checks it, checkpoints save it,
 and `--resume` refuses a changed value unless `resumable=True`. Add a check to
 `__post_init__` if the value has constraints beyond `choices`/`min`/`max`. A checkpoint
-written before the field existed loads with the field's default, or with the value that
-older versions behaved as (`BEFORE_FIELD`) when that differs from the default.
+written before the field existed loads with the field's default.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from infohier_cli.errors import UserError
 RADIUS_MODES = ("fixed", "free")
 INTENSITY_MODES = ("auto", "percentile", "fixed")
 CHANNEL_POLICIES = ("auto", "gray", "rgb")
-FIT_MODES = ("pad", "crop")
+FIT_MODES = ("crop", "pad")
 SYMMETRIES = ("none", "hflip", "dihedral")
 SWITCHES = ("auto", "on", "off")  # GPU-path settings: auto = on for CUDA (runtime/device.py)
 
@@ -120,9 +119,9 @@ class TrainConfig:
         max=1024,
     )
     fit: str = setting(
-        "pad",
-        "How a non-square image is made square: pad (the whole image, centred on its "
-        "border's median colour) or crop (the largest centred square).",
+        "crop",
+        "How a non-square image is made square: crop (the largest centred square) or pad "
+        "(the whole image, centred on its border's median colour).",
         choices=FIT_MODES,
     )
     channels: str = setting("auto", "auto (most common in the folder), gray, rgb, or a number.")
@@ -324,12 +323,6 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
-        """The config a checkpoint saved; fields it lacks take `BEFORE_FIELD`'s value, or
-        the default; fields this version no longer has are ignored."""
         known = {f.name for f in dataclasses.fields(cls)}
-        values = {**BEFORE_FIELD, **json.loads(text)}
+        values = json.loads(text)
         return cls(**{k: v for k, v in values.items() if k in known})
-
-
-# What a checkpoint written before a field existed implied, where that is not the default.
-BEFORE_FIELD: dict[str, Any] = {"fit": "crop"}

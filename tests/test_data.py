@@ -180,7 +180,7 @@ def test_crop_keeps_the_centred_square(tmp_path: Path):
     wide = np.zeros((10, 30), dtype=np.uint8)
     wide[:, 10:20] = 255  # only the centred square is white
     Image.fromarray(wide).save(tmp_path / "wide.png")
-    tensor = load_image(tmp_path / "wide.png", ImageSpec(10, 1, fit="crop"))
+    tensor = load_image(tmp_path / "wide.png", ImageSpec(10, 1))
     assert torch.all(tensor == 1.0)
 
 
@@ -189,7 +189,7 @@ def test_pad_keeps_the_whole_image_on_its_border_median(tmp_path: Path):
     tall[1:-1, 1:-1] = (10, 20, 30)  # the object fills the crop but its 1-px border
     tall[0, :3] = 255  # a few odd border pixels do not move the median
     Image.fromarray(tall).save(tmp_path / "tall.png")
-    tensor = load_image(tmp_path / "tall.png", ImageSpec(30, 3))
+    tensor = load_image(tmp_path / "tall.png", ImageSpec(30, 3, fit="pad"))
     background = torch.tensor([200, 100, 50]) / 255
     assert torch.allclose(tensor[:, :, :10], background[:, None, None].expand(3, 30, 10))
     assert torch.allclose(tensor[:, :, -10:], background[:, None, None].expand(3, 30, 10))
@@ -201,7 +201,7 @@ def test_pad_resizes_a_long_image_to_fit_then_fills_around_it(tmp_path: Path):
     long = np.full((10, 400), 250, dtype=np.uint8)
     long[1:-1, 1:-1] = 0  # a dark bar, 40 times as wide as high
     Image.fromarray(long).save(tmp_path / "long.png")
-    tensor = load_image(tmp_path / "long.png", ImageSpec(40, 1))[0]
+    tensor = load_image(tmp_path / "long.png", ImageSpec(40, 1, fit="pad"))[0]
     assert torch.allclose(tensor[:19], torch.tensor(250 / 255))  # the fill above the bar
     assert torch.allclose(tensor[20:], torch.tensor(250 / 255))  # and below it
     assert tensor[19, 5:-5].max() < 0.5  # the bar, 1 px high, across the whole width

@@ -116,16 +116,8 @@ def test_config_validation_names_the_option(changes, message):
 def test_config_json_round_trip_and_unknown_keys_ignored():
     config = TrainConfig(width=16, symmetry="dihedral", center_similarity=False)
     assert TrainConfig.from_json(config.to_json()) == config
-    assert TrainConfig.from_json('{"width": 8, "from_the_future": 1, "fit": "pad"}') == (
-        TrainConfig(width=8)
-    )
+    assert TrainConfig.from_json('{"width": 8, "from_the_future": 1}') == TrainConfig(width=8)
     assert config.replace(width=None, seed=4) == dataclasses.replace(config, seed=4)
-
-
-def test_a_config_saved_before_a_field_existed_loads_as_it_behaved():
-    """Checkpoints from before --fit cropped non-square images; they still do."""
-    assert TrainConfig.from_json('{"width": 8}') == TrainConfig(width=8, fit="crop")
-    assert TrainConfig().fit == "pad"
 
 
 def stored(**changes) -> Checkpoint:

@@ -7,10 +7,10 @@ Loading rules (one per concern, all documented in the README):
 - intensity: 'auto' divides 8-bit data by 255 and scales anything deeper (16-bit, 32-bit,
   float) per channel between its 0.5th and 99.5th percentile; 'percentile' does that for
   every image; 'fixed' divides integers by their dtype's maximum and clips floats to [0, 1].
-- aspect ratio ('fit'): 'pad' resizes the whole image so that its long side is S
-  (antialiased) and centres it on an S x S square filled with the median of its 1-pixel
-  border (per channel: the background of a tight crop around an object); 'crop' resizes
-  the largest centred square to S x S. Square images are the same either way.
+- aspect ratio ('fit'): 'crop' resizes the largest centred square to S x S (antialiased);
+  'pad' resizes the whole image so that its long side is S and centres it on an S x S
+  square filled with the median of its 1-pixel border (per channel: the background of a
+  tight crop around an object). Square images are the same either way.
 - channels: 'gray' (1), 'rgb' (3) or N; 'auto' takes the most common channel count of a
   sample of the folder. Conversion: RGB -> gray by luminance, 1 -> N by repetition, more
   channels than wanted keeps the first ones, fewer pads with zeros.
@@ -167,7 +167,7 @@ def to_unit_range(values, dtype: np.dtype, intensity: str):
     return scaled.clamp_(0.0, 1.0)
 
 
-def square_resize(image, size: int, fit: str = "pad"):
+def square_resize(image, size: int, fit: str = "crop"):
     """A C x H x W tensor made square by `fit` (module docstring) and resized to C x S x S.
 
     'crop': the centred min(H, W) square, resized to S x S. 'pad': the image resized so its
@@ -242,7 +242,7 @@ class ImageSpec:
     channels: int
     intensity: str = "auto"
     max_pixels: int = MAX_PIXELS
-    fit: str = "pad"
+    fit: str = "crop"
 
     @classmethod
     def of_run(cls, config: TrainConfig, channels: int) -> ImageSpec:
@@ -335,7 +335,7 @@ def resolve_image_size(
     requested: int,
     shapes: Sequence[tuple[int, int, int]],
     largest: int = AUTO_SIZE_MAX,
-    fit: str = "pad",
+    fit: str = "crop",
 ) -> int:
     """The side S images are resized to: `requested`, or for 0 ('auto') twice the median
     side of the squares `fit` makes of the sampled images (their long side for 'pad', short
@@ -358,7 +358,7 @@ def resolve_spec(
     requested_size: int,
     intensity: str = "auto",
     largest: int = AUTO_SIZE_MAX,
-    fit: str = "pad",
+    fit: str = "crop",
 ) -> ImageSpec:
     """The ImageSpec of a new run: channels from `channel_policy`, size from
     `requested_size` (0 = auto, at most `largest`); the folder is sampled only when one of

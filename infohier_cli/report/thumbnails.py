@@ -34,12 +34,13 @@ def central_first(leaves: Sequence[int], unit: np.ndarray | None) -> list[int]:
 
 def sample_picture(root: Path, sample: Sample) -> np.ndarray | None:
     """(S, S, 3) floats in [0, 1] for display: the sample's files under `root` loaded as
-    training reads them (channel files stacked), its first three channels as red, green
-    and blue (one channel: gray; two: red and green); None when it cannot be read."""
+    training reads them (channel files stacked), but whole (a non-square image padded:
+    `--fit pad`), its first three channels as red, green and blue (one channel: gray; two:
+    red and green); None when it cannot be read."""
     from infohier_cli.data.read import ImageSpec, load_sample
 
     try:
-        image = load_sample(Path(root), sample, ImageSpec(THUMBNAIL_PX, 3, "auto"))
+        image = load_sample(Path(root), sample, ImageSpec(THUMBNAIL_PX, 3, "auto", fit="pad"))
     except Exception:  # any decoder failure or missing file: the caller tries the next one
         return None
     return image.clamp(0, 1).permute(1, 2, 0).numpy()
