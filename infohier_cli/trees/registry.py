@@ -25,7 +25,7 @@ benchmarks and the tests pick builders by name here.
             DIFFUSION_MAX the n²/2 distances no longer fit comfortably, and the Ward cell
             tree runs in O(n·√n·D) time and O(n·D) memory. The ball is decoded only when
             asked (`--source disk`): its exact decoding is O(n²) in more than 2
-            dimensions (17 s at 10,000 points).
+            dimensions (12 s end to end at 10,000 points: BENCHMARKS.md).
 
 To add a builder: write `def my_tree(emb: Embeddings) -> Tree` and decorate it with
 `@register("name", needs_latent=...)` in this module (the CLI reads the names when it is
