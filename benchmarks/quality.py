@@ -1,13 +1,13 @@
 """Quality table: classical baselines and infohier runs, scored on the same images.
 
-usage: python benchmarks/quality.py FOLDER [--run NAME=RUN_DIR ...] [--image-size S]
+usage: python benchmarks/quality.py FOLDER [--run NAME=RUN_DIR ...] [--image-size S] [--fit crop|pad]
 
 Needs the `bench` extra (scikit-image, for HOG and LBP): pip install '.[bench]'.
 The classical rows (pixels, PCA, HOG, LBP histograms) are computed at the images' own
 resolution (median side of the square --fit makes, at most 64 px; --image-size to force
-one), which favours
-them: infohier's auto size is at most 32 px. Each feature is tried with Ward, average and
-(for HOG and LBP) single linkage and the diffusion tree (the default tree's builder).
+one), which favours them: infohier's auto size is at most 32 px. Each feature is tried
+with Ward, average and (for HOG and LBP) single linkage and the diffusion tree (the
+default tree's builder).
 FOLDER must hold labels.csv (path,class[,superclass]) — used only to score. For each run
 folder (made by `infohier train`), four trees are scored: the diffusion tree of the run's
 latents (`--source diffusion`, the default up to 10,000 images), single linkage on them

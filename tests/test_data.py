@@ -23,6 +23,7 @@ from infohier_cli.data import (
     sample_shapes,
     scan_folder,
 )
+from infohier_cli.data.read import AUTO_SIZE_MAX
 from infohier_cli.errors import UserError
 from infohier_cli.runtime.device import auto_size_max
 
@@ -149,10 +150,10 @@ def test_float_and_multichannel_tiffs(tmp_path: Path):
 )
 def test_auto_image_size_is_twice_the_median_side_within_bounds(sides, expected):
     shapes = [(1, side, side + 3) for side in sides]
-    assert resolve_image_size(0, shapes, fit="crop") == expected
-    assert resolve_image_size(20, shapes, fit="crop") == 20
+    assert resolve_image_size(0, shapes, AUTO_SIZE_MAX, "crop") == expected
+    assert resolve_image_size(20, shapes, AUTO_SIZE_MAX, "crop") == 20
     padded = [(1, side - 3, side) for side in sides]  # pad squares on the long side
-    assert resolve_image_size(0, padded, fit="pad") == expected
+    assert resolve_image_size(0, padded, AUTO_SIZE_MAX, "pad") == expected
 
 
 @pytest.mark.parametrize(
@@ -160,7 +161,7 @@ def test_auto_image_size_is_twice_the_median_side_within_bounds(sides, expected)
 )
 def test_a_gpu_auto_image_size_allows_up_to_64(sides, expected):
     shapes = [(1, side, side) for side in sides]
-    assert resolve_image_size(0, shapes, largest=auto_size_max(torch.device("cuda"))) == expected
+    assert resolve_image_size(0, shapes, auto_size_max(torch.device("cuda")), "crop") == expected
     assert auto_size_max(torch.device("cpu")) == 32
 
 

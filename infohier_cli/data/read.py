@@ -167,7 +167,7 @@ def to_unit_range(values, dtype: np.dtype, intensity: str):
     return scaled.clamp_(0.0, 1.0)
 
 
-def square_resize(image, size: int, fit: str = "crop"):
+def square_resize(image, size: int, fit: str):
     """A C x H x W tensor made square by `fit` (module docstring) and resized to C x S x S.
 
     'crop': the centred min(H, W) square, resized to S x S. 'pad': the image resized so its
@@ -334,8 +334,8 @@ def square_side(shape: tuple[int, int, int], fit: str) -> int:
 def resolve_image_size(
     requested: int,
     shapes: Sequence[tuple[int, int, int]],
-    largest: int = AUTO_SIZE_MAX,
-    fit: str = "crop",
+    largest: int,
+    fit: str,
 ) -> int:
     """The side S images are resized to: `requested`, or for 0 ('auto') twice the median
     side of the squares `fit` makes of the sampled images (their long side for 'pad', short

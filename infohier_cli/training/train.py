@@ -129,14 +129,14 @@ def read_samples(
     for sample_id, reason in incomplete:
         say(f"warning: skipped sample {sample_id!r} ({reason})")
     if resumed:
-        spec = ImageSpec.of_run(config, resumed.in_channels)
+        channels = resumed.in_channels
     else:
-        spec = resolve_spec(
+        resolved = resolve_spec(
             folder, samples, config.channels, config.image_size, config.intensity, largest,
             config.fit,
         )  # fmt: skip
-        config = config.replace(image_size=spec.size)
-        spec = dataclasses.replace(spec, max_pixels=config.max_pixels)
+        config, channels = config.replace(image_size=resolved.size), resolved.channels
+    spec = ImageSpec.of_run(config, channels)
     images, skipped = scan_folder(
         folder, samples, spec, cache_dir=cache_dir, workers=workers, warn=say, progress=progress
     )
