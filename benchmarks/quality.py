@@ -1,6 +1,7 @@
 """Quality table: classical baselines and infohier runs, scored on the same images.
 
-usage: python benchmarks/quality.py FOLDER [--run NAME=RUN_DIR ...] [--image-size S] [--fit crop|pad]
+usage: python benchmarks/quality.py FOLDER [--run NAME=RUN_DIR ...] [--image-size S]
+                                   [--fit crop|pad]
 
 Needs the `bench` extra (scikit-image, for HOG and LBP): pip install '.[bench]'.
 The classical rows (pixels, PCA, HOG, LBP histograms) are computed at the images' own
