@@ -32,7 +32,7 @@ RADIUS_MODES = ("fixed", "free")
 INTENSITY_MODES = ("auto", "percentile", "fixed")
 CHANNEL_POLICIES = ("auto", "gray", "rgb")
 FIT_MODES = ("crop", "pad")
-SYMMETRIES = ("none", "hflip", "dihedral")
+SYMMETRIES = ("auto", "none", "hflip", "dihedral")
 SWITCHES = ("auto", "on", "off")  # GPU-path settings: auto = on for CUDA (runtime/device.py)
 
 
@@ -206,9 +206,10 @@ class TrainConfig:
         min=0,
     )
     symmetry: str = setting(
-        "none",
-        "Mirror images treated as the same image: none, hflip (left-right), or "
-        "dihedral (all flips and 90-degree turns: data with no 'up', e.g. microscopy).",
+        "auto",
+        "Mirror images treated as the same image: none, hflip (left-right), dihedral (all "
+        "flips and 90-degree turns: data with no 'up', e.g. microscopy), or auto: the flips "
+        "under which the images look like the folder's own (training/symmetry.py).",
         choices=SYMMETRIES,
     )
     crop_scale_min: float = setting(0.3, "Smallest crop area of the random resized crop.")

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from infohier_cli.config import TrainConfig
 from infohier_cli.embeddings import load_embeddings
 from infohier_cli.errors import UserError
-from infohier_cli.run import load_checkpoint
+from infohier_cli.run import Checkpoint, load_checkpoint
 from infohier_cli.training.train import train
 
 pytestmark = pytest.mark.slow
@@ -194,3 +195,22 @@ def test_corrupt_checkpoint_is_a_user_error(tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(UserError, match="not an infohier checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+def test_auto_symmetry_is_resolved_once_said_and_stored(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "noise"
+    folder.mkdir()
+    for i in range(24):  # noise has no "up": every flip of it looks like the folder
+        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(folder / f"{i}.png")
+    said: list[str] = []
+    options = {**TINY, "epochs": 1}
+    train(folder, tmp_path / "run", options, device="cpu", progress=False, warn=said.append)
+    assert [line for line in said if line.startswith("symmetry: dihedral (auto: ")]
+    assert Checkpoint.load(tmp_path / "run" / "checkpoint.pt").config.symmetry == "dihedral"
+    said.clear()
+    options["epochs"] = 2
+    train(folder, tmp_path / "run", options, resume=True, device="cpu", progress=False,
+          warn=said.append)  # fmt: skip
+    assert not [line for line in said if line.startswith("symmetry:")]
+    assert Checkpoint.load(tmp_path / "run" / "checkpoint.pt").config.symmetry == "dihedral"

@@ -43,6 +43,7 @@ from infohier_cli.training.fit import fit
 from infohier_cli.training.init_from import encoder_start, read_init
 from infohier_cli.training.plan import budget_epochs, describe_plan, plan_epochs
 from infohier_cli.training.setup import Learner, build_learner
+from infohier_cli.training.symmetry import detect_symmetry
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -121,7 +122,8 @@ def read_samples(
     largest: int,
 ) -> tuple[TrainConfig, ImageFolder, list[tuple[str, str]]]:
     """Decode the folder's samples with the run's image spec (resolved from the folder for
-    a new run, an auto size at most `largest`, and saved resolved in the config). With
+    a new run, an auto size at most `largest`, and saved resolved in the config, as is an
+    auto `symmetry`, read off the decoded images: training/symmetry.py). With
     `config.group`, channel files are stacked into samples; the incomplete ones are
     reported with the unreadable. The decoded samples are kept in (or reused from) the
     decoded-image cache in `cache_dir` (data/cache.py)."""
@@ -140,6 +142,10 @@ def read_samples(
     images, skipped = scan_folder(
         folder, samples, spec, cache_dir=cache_dir, workers=workers, warn=say, progress=progress
     )
+    if config.symmetry == "auto":
+        symmetry, reason = detect_symmetry(images)
+        config = config.replace(symmetry=symmetry)
+        say(f"symmetry: {symmetry} (auto: {reason})")
     return config, images, incomplete + skipped
 
 
