@@ -303,6 +303,15 @@ class TrainConfig:
         return self.warmup_epochs if self.warmup_epochs >= 0 else self.epochs // 6
 
     @property
+    def flips(self) -> tuple[bool, bool]:
+        """(left-right flips on, up-down flips and quarter turns on too) for `symmetry`.
+        'auto' has no flips of its own: `train` resolves it from the folder first
+        (training/symmetry.py)."""
+        if self.symmetry == "auto":
+            raise ValueError("symmetry 'auto' must be resolved before views are made")
+        return self.symmetry in ("hflip", "dihedral"), self.symmetry == "dihedral"
+
+    @property
     def max_pixels(self) -> int:
         """`max_megapixels` in pixels (0 = no limit)."""
         return int(self.max_megapixels * 1_000_000)

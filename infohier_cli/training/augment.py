@@ -48,9 +48,10 @@ def build_view(config: TrainConfig, channels: int) -> v2.Compose:
     steps: list[torch.nn.Module] = [
         v2.RandomResizedCrop(size, scale=(config.crop_scale_min, 1.0), antialias=True),
     ]
-    if config.symmetry in ("hflip", "dihedral"):
+    left_right, dihedral = config.flips
+    if left_right:
         steps.append(v2.RandomHorizontalFlip())
-    if config.symmetry == "dihedral":
+    if dihedral:
         steps += [v2.RandomVerticalFlip(), RandomRot90()]
     if config.jitter > 0:
         steps.append(v2.RandomApply([BrightnessContrast(config.jitter)], p=0.8))

@@ -64,10 +64,11 @@ def crop_matrices(u: torch.Tensor, config: TrainConfig) -> torch.Tensor:
     ty = (1.0 - h) * (2.0 * u[:, CY] - 1.0)
     b = u.shape[0]
     linear = torch.diag_embed(torch.stack([w, h], dim=1))  # (B, 2, 2)
-    if config.symmetry in ("hflip", "dihedral"):
+    left_right, dihedral = config.flips
+    if left_right:
         flips = torch.ones(b, 2)
         flips[:, 0] = torch.where(u[:, HFLIP] < 0.5, -1.0, 1.0)
-        if config.symmetry == "dihedral":
+        if dihedral:
             flips[:, 1] = torch.where(u[:, VFLIP] < 0.5, -1.0, 1.0)
             k = (4 * u[:, ROT]).long().clamp(max=3)
             cos = torch.tensor([1.0, 0.0, -1.0, 0.0])[k]

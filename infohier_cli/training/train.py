@@ -122,8 +122,7 @@ def read_samples(
     largest: int,
 ) -> tuple[TrainConfig, ImageFolder, list[tuple[str, str]]]:
     """Decode the folder's samples with the run's image spec (resolved from the folder for
-    a new run, an auto size at most `largest`, and saved resolved in the config, as is an
-    auto `symmetry`, read off the decoded images: training/symmetry.py). With
+    a new run, an auto size at most `largest`, and saved resolved in the config). With
     `config.group`, channel files are stacked into samples; the incomplete ones are
     reported with the unreadable. The decoded samples are kept in (or reused from) the
     decoded-image cache in `cache_dir` (data/cache.py)."""
@@ -142,10 +141,6 @@ def read_samples(
     images, skipped = scan_folder(
         folder, samples, spec, cache_dir=cache_dir, workers=workers, warn=say, progress=progress
     )
-    if config.symmetry == "auto":
-        symmetry, reason = detect_symmetry(images)
-        config = config.replace(symmetry=symmetry)
-        say(f"symmetry: {symmetry} (auto: {reason})")
     return config, images, incomplete + skipped
 
 
@@ -260,6 +255,10 @@ def train(
         config = plan_epochs(config, len(images))
         if not resumed:
             say(describe_plan(config, len(images)))
+        if config.symmetry == "auto":  # stored resolved, so only a new run gets here
+            symmetry, reason = detect_symmetry(images)
+            config = config.replace(symmetry=symmetry)
+            say(f"symmetry: {symmetry} (auto: {reason})")
         if start:
             say(start.note)
         learner = build_learner(
