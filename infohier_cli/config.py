@@ -63,6 +63,7 @@ def setting(
     max: float | None = None,
     resumable: bool = False,
     shown: str | None = None,
+    auto: Any = None,
 ) -> Any:
     """A TrainConfig field with its command-line metadata.
 
@@ -70,7 +71,8 @@ def setting(
     declaration when it is not `--field-name` (e.g. "--center-similarity/--raw-similarity");
     `min`/`max`: bounds checked with the other validation (a UserError names the flag);
     `resumable`: `--resume` may change it; `shown`: the default as `--help` words it, when
-    the value itself says little (an empty string, say).
+    the value itself says little (an empty string, say); `auto`: the value that lets train
+    choose (a new run stores its choice, and `--resume` given `auto` keeps that choice).
     """
     return field(
         default=default,
@@ -82,6 +84,7 @@ def setting(
             "max": max,
             "resumable": resumable,
             "shown": shown,
+            "auto": auto,
         },
     )
 
@@ -117,6 +120,7 @@ class TrainConfig:
         "median side of those squares, within 16..32 (16..64 on CUDA).",
         min=0,
         max=1024,
+        auto=0,
     )
     fit: str = setting(
         "crop",
@@ -206,11 +210,12 @@ class TrainConfig:
         min=0,
     )
     symmetry: str = setting(
-        "auto",
+        "none",
         "Mirror images treated as the same image: none, hflip (left-right), dihedral (all "
         "flips and 90-degree turns: data with no 'up', e.g. microscopy), or auto: the flips "
         "under which the images look like the folder's own (training/symmetry.py).",
         choices=SYMMETRIES,
+        auto="auto",
     )
     crop_scale_min: float = setting(0.3, "Smallest crop area of the random resized crop.")
     blur_prob: float = setting(0.3, "Probability of a Gaussian blur.")

@@ -136,6 +136,8 @@ def test_resume_keeps_the_stored_config_and_lets_epochs_change():
     assert settle_config({}, resumed) == resumed.config
     assert settle_config({"epochs": 50}, resumed) == resumed.config.replace(epochs=50)
     assert settle_config({"width": 8, "seed": 3, "image_size": 16}, resumed) == resumed.config
+    # the values that let train choose keep the stored choice
+    assert settle_config({"image_size": 0, "symmetry": "auto"}, resumed) == resumed.config
 
 
 @pytest.mark.parametrize(

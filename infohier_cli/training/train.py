@@ -92,13 +92,16 @@ def open_run(run: RunDir, resume: bool, overwrite: bool) -> Checkpoint | None:
 
 def settle_config(given: dict[str, Any], resumed: Checkpoint | None) -> TrainConfig:
     """The run's config: defaults + `given`; or, when resuming, the stored config, where
-    a given setting that differs is refused unless the field is `resumable`."""
+    a given setting that differs is refused unless the field is `resumable` or the value
+    is the field's `auto` (which keeps what the new run chose)."""
     given = {name: value for name, value in given.items() if value is not None}
     if resumed is None:
         return TrainConfig().replace(**given)
     stored = resumed.config
     for config_field in dataclasses.fields(TrainConfig):
         name = config_field.name
+        if name in given and given[name] == config_field.metadata.get("auto"):
+            del given[name]  # the stored value is what train chose for it
         if name in given and not config_field.metadata.get("resumable"):
             if given[name] != getattr(stored, name):
                 value = getattr(stored, name)
