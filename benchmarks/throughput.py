@@ -64,7 +64,7 @@ def best_seconds(function, repeats: int) -> float:
 def view_seconds(args: argparse.Namespace) -> tuple[float, float]:
     """Seconds to make one batch's two views: per image (TwoViews, as the loader does on
     the CPU) and batched (BatchViews.on_device, `--batch-augment on`), best of `--repeats`."""
-    config = TrainConfig(image_size=args.image_size, width=args.width, symmetry="none")
+    config = TrainConfig(image_size=args.image_size, width=args.width)
     images = torch.rand(args.train_batch, args.channels, args.image_size, args.image_size)
     per_image = TwoViews(images, config, args.channels)
     batched = BatchViews(images, config)
@@ -88,7 +88,6 @@ def training_rates(args: argparse.Namespace) -> list[tuple[float, float, float, 
         batch_size=args.train_batch,
         epochs=args.train_epochs,
         warmup_epochs=0,
-        symmetry="none",  # no folder to resolve 'auto' from: the views timed before it
     )
     device, env = torch.device("cpu"), DistEnv()
     with tempfile.TemporaryDirectory() as tmp:

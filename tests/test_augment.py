@@ -57,7 +57,7 @@ def test_two_views_are_deterministic_under_a_seed_and_vary_with_it():
 
 def test_views_do_not_disturb_the_global_random_state_or_thread_count():
     images = torch.rand(2, 1, 16, 16)
-    views = TwoViews(images, TrainConfig(image_size=16, symmetry="none"), 1)
+    views = TwoViews(images, TrainConfig(image_size=16), 1)
     torch.manual_seed(5)
     expected = torch.rand(3)
     torch.manual_seed(5)
@@ -146,7 +146,7 @@ def test_a_full_crop_is_the_image_and_mirrors_are_the_dihedral_images():
 
 def test_a_crop_magnifies_and_the_blur_and_colour_keep_what_they_should():
     ramp = torch.linspace(0, 1, 16).expand(1, 1, 16, 16).contiguous()  # brighter to the right
-    config = TrainConfig(image_size=16, symmetry="none", crop_scale_min=0.25, blur_prob=0.5)
+    config = TrainConfig(image_size=16, crop_scale_min=0.25, blur_prob=0.5)
     left = batch_view(ramp, draws({SCALE: 0.0, CX: 0.0, CY: 0.0}), config)  # the top-left quarter
     assert float(left.max()) < 0.55 and float(left[..., -1].mean()) > float(left[..., 0].mean())
     flat = torch.full((1, 3, 16, 16), 0.4)

@@ -121,9 +121,9 @@ def test_config_json_round_trip_and_unknown_keys_ignored():
 
 
 def stored(**changes) -> Checkpoint:
-    """A saved run: its auto settings (image size, symmetry) are stored resolved."""
+    """A saved run: its auto image size is stored resolved."""
     return Checkpoint(
-        config=TrainConfig(**{"image_size": 16, "symmetry": "none", **changes}),
+        config=TrainConfig(image_size=16, **changes),
         in_channels=1,
         epoch=2,
         model={},
