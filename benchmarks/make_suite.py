@@ -1,6 +1,6 @@
 """Build the development suite: labelled image folders of different kinds, one command.
 
-usage: python benchmarks/make_suite.py OUT [--only NAME ...] [--seed 0]
+usage: python benchmarks/make_suite.py OUT [--only NAME ...] [--seed 0] [--per-class N]
 
 Every folder is OUT/NAME/ with images under <superclass>/<class>/ and a labels.csv
 (path,class,superclass) used only to score trees (benchmarks/quality.py); infohier never
@@ -381,19 +381,27 @@ def particle_samples(rng: np.random.Generator, per_class: int = 40) -> Iterator[
 
 
 # ---------------------------------------------------------------- driver
-def make_digits(out: Path, _rng: np.random.Generator) -> int:
+def make_digits(out: Path, _rng: np.random.Generator, per_class: int | None = None) -> int:
+    if per_class:
+        sys.exit("error: --per-class applies to the generated folders, not to digits")
     subprocess.run([sys.executable, str(MAKE_DIGITS), str(out)], check=True)
     with open(out / "labels.csv", encoding="utf-8") as handle:
         return sum(1 for _ in handle) - 1
 
 
 def _generated(
-    samples: Callable[[np.random.Generator], Iterator[Sample]], suffix: str
-) -> Callable[[Path, np.random.Generator], int]:
-    return lambda out, rng: _write_folder(out, samples(rng), suffix)
+    samples: Callable[..., Iterator[Sample]], suffix: str
+) -> Callable[[Path, np.random.Generator, int | None], int]:
+    """A folder maker: `samples(rng)`, or `samples(rng, per_class=N)` when N is given."""
+
+    def make(out: Path, rng: np.random.Generator, per_class: int | None = None) -> int:
+        sizing = {"per_class": per_class} if per_class else {}
+        return _write_folder(out, samples(rng, **sizing), suffix)
+
+    return make
 
 
-FOLDERS: dict[str, Callable[[Path, np.random.Generator], int]] = {
+FOLDERS: dict[str, Callable[[Path, np.random.Generator, int | None], int]] = {
     "digits": make_digits,
     "photos": _generated(photo_samples, ".png"),
     "shapes": _generated(shape_samples, ".png"),
@@ -408,13 +416,21 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--only", action="append", choices=sorted(FOLDERS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--per-class",
+        type=int,
+        default=None,
+        help="images per class of a generated folder (default: each folder's own count; "
+        "larger folders for timings)",
+    )
     args = parser.parse_args()
     for name in args.only or FOLDERS:
         out = args.out / name
         if out.exists() and any(out.iterdir()):
             sys.exit(f"error: {out} is not empty; remove it to rebuild")
         out.mkdir(parents=True, exist_ok=True)
-        count = FOLDERS[name](out, np.random.default_rng([args.seed, list(FOLDERS).index(name)]))
+        rng = np.random.default_rng([args.seed, list(FOLDERS).index(name)])
+        count = FOLDERS[name](out, rng, args.per_class)
         print(f"{name}: {count} images in {out}")
 
 

@@ -4,6 +4,7 @@ usage: python benchmarks/scale.py [--part disk] [--n 1000000] [--free-n 100000]
                                   [--scipy-n 10000] [--latent-dim 256] [--workdir DIR]
        python benchmarks/scale.py --part tree [--sizes 10000 100000 1000000]
                                   [--latent-dim 512] [--scipy-max 20000] [--genie-max 0]
+       python benchmarks/scale.py --part eigen --sizes 2000 10000
        python benchmarks/scale.py --part quality [--labelled EMB.npz=LABELS.csv ...]
                                   [--mixture-sizes 10000 20000] [--seeds 3]
                                   [--large-sizes 100000 1000000]
@@ -21,6 +22,9 @@ images, `--source latent` too where auto takes the ball) end to end as a subproc
 its peak RSS, and in the same way scipy's exact Ward on the normalised latents (sizes up
 to --scipy-max) and genieclust's Genie (up to --genie-max, if genieclust is importable:
 a benchmark-only row, `pip install genieclust`).
+eigen: the diffusion tree's eigensolvers on the neighbour graph of `mixture` latents of
+each size: Lanczos (the default path above 500 images) and the dense fallback that answers
+when Lanczos does not converge, seconds and the largest eigenvalue difference.
 quality: dendrogram purity of the cell tree (forced: exact_max=0) over exact Ward's, per
 label level: on trained latents (EMB.npz with its labels.csv: path,class[,superclass]),
 mean and lowest over --seeds k-means seeds, and on `mixture` latents of each size; then
@@ -304,9 +308,39 @@ def large_purity(sizes: list[int]) -> None:
             print(f"| mixture {n:,} | {level} | {dendrogram_purity(tree, codes):.3f} |")
 
 
+def eigen_part(args: argparse.Namespace) -> None:
+    """The diffusion tree's eigensolvers on one neighbour graph per size: Lanczos (what
+    `infohier tree` uses above DENSE_MAX) and the dense fallback (when Lanczos does not
+    converge), timed in this process on the same matrix."""
+    from infohier_cli.trees.diffusion import (
+        DIMENSIONS,
+        dense_top_eigenpairs,
+        neighbour_count,
+        neighbour_graph,
+        symmetric_walk,
+        top_eigenpairs,
+    )
+
+    print("| images | eigensolver | seconds | largest eigenvalue difference from dense |")
+    print("|---|---|---|---|")
+    for n in args.sizes:
+        latents = mixture(n, args.latent_dim)[0].astype(np.float64)
+        unit = latents / np.linalg.norm(latents, axis=1, keepdims=True)
+        symmetric, _ = symmetric_walk(neighbour_graph(unit, neighbour_count(n)))
+        started = time.perf_counter()
+        lanczos, _ = top_eigenpairs(symmetric, DIMENSIONS)
+        lanczos_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        dense, _ = dense_top_eigenpairs(symmetric, DIMENSIONS)
+        dense_seconds = time.perf_counter() - started
+        gap = float(np.abs(lanczos - dense).max())
+        print(f"| {n:,} | Lanczos (`eigsh`) | {lanczos_seconds:.1f} | {gap:.1e} |")
+        print(f"| {n:,} | dense fallback | {dense_seconds:.1f} | 0 |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("disk", "tree", "quality"), default="disk")
+    parser.add_argument("--part", choices=("disk", "tree", "quality", "eigen"), default="disk")
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--free-n", type=int, default=100_000)
     parser.add_argument("--scipy-n", type=int, default=10_000)
@@ -323,7 +357,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.latent_dim is None:
         args.latent_dim = 256 if args.part == "disk" else 512
-    {"disk": disk_part, "tree": tree_part, "quality": quality_part}[args.part](args)
+    parts = {"disk": disk_part, "tree": tree_part, "quality": quality_part, "eigen": eigen_part}
+    parts[args.part](args)
 
 
 if __name__ == "__main__":

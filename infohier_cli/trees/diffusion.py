@@ -109,10 +109,17 @@ def split_linkage(
 def diffusion_map(graph, dims: int = DIMENSIONS, steps: int = STEPS) -> np.ndarray:
     """Points x_i = (λ_l^t ψ_l(i))_l of the module docstring from the neighbour graph A
     ((n, n) sparse, symmetric) -> (n, min(dims, n)) float64."""
+    symmetric, inverse_root = symmetric_walk(graph)
+    values, vectors = top_eigenpairs(symmetric, min(dims, graph.shape[0]))
+    return vectors * inverse_root[:, None] * values[None, :] ** steps
+
+
+def symmetric_walk(graph):
+    """The walk's symmetric form S = D^{-1/2} A D^{-1/2} ((n, n) sparse CSR) and D^{-1/2}
+    ((n,) float64), from the neighbour graph A ((n, n) sparse, symmetric)."""
     inverse_root = 1.0 / np.sqrt(np.maximum(np.asarray(graph.sum(axis=1)).ravel(), 1e-300))
     symmetric = graph.multiply(inverse_root[:, None]).multiply(inverse_root[None, :])
-    values, vectors = top_eigenpairs(symmetric.tocsr(), min(dims, graph.shape[0]))
-    return vectors * inverse_root[:, None] * values[None, :] ** steps
+    return symmetric.tocsr(), inverse_root
 
 
 def neighbour_graph(unit: np.ndarray, k: int):
@@ -156,5 +163,15 @@ def top_eigenpairs(symmetric, m: int) -> tuple[np.ndarray, np.ndarray]:
                 continue
             order = np.argsort(-values)
             return values[order], vectors[:, order]
-    values, vectors = np.linalg.eigh(symmetric.toarray())
-    return values[::-1][:m], vectors[:, ::-1][:, :m]
+    return dense_top_eigenpairs(symmetric, m)
+
+
+def dense_top_eigenpairs(symmetric, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """`top_eigenpairs` by LAPACK on the dense (n, n) matrix: O(n³) time and n² memory for
+    the reduction to tridiagonal form, then only the m largest eigenpairs (MRRR, `evr`):
+    about half the time and memory of computing all n (BENCHMARKS.md)."""
+    from scipy.linalg import eigh
+
+    n = symmetric.shape[0]
+    values, vectors = eigh(symmetric.toarray(), subset_by_index=[n - m, n - 1], driver="evr")
+    return values[::-1], vectors[:, ::-1]
