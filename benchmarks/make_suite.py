@@ -381,9 +381,7 @@ def particle_samples(rng: np.random.Generator, per_class: int = 40) -> Iterator[
 
 
 # ---------------------------------------------------------------- driver
-def make_digits(out: Path, _rng: np.random.Generator, per_class: int | None = None) -> int:
-    if per_class:
-        sys.exit("error: --per-class applies to the generated folders, not to digits")
+def make_digits(out: Path, _rng: np.random.Generator, _per_class: int | None = None) -> int:
     subprocess.run([sys.executable, str(MAKE_DIGITS), str(out)], check=True)
     with open(out / "labels.csv", encoding="utf-8") as handle:
         return sum(1 for _ in handle) - 1
@@ -395,7 +393,7 @@ def _generated(
     """A folder maker: `samples(rng)`, or `samples(rng, per_class=N)` when N is given."""
 
     def make(out: Path, rng: np.random.Generator, per_class: int | None = None) -> int:
-        sizing = {"per_class": per_class} if per_class else {}
+        sizing = {} if per_class is None else {"per_class": per_class}
         return _write_folder(out, samples(rng, **sizing), suffix)
 
     return make
@@ -424,7 +422,10 @@ def main() -> None:
         "larger folders for timings)",
     )
     args = parser.parse_args()
-    for name in args.only or FOLDERS:
+    names = args.only or list(FOLDERS)
+    if args.per_class is not None and (args.per_class < 1 or "digits" in names):
+        sys.exit("error: --per-class must be at least 1 and applies to the generated folders")
+    for name in names:
         out = args.out / name
         if out.exists() and any(out.iterdir()):
             sys.exit(f"error: {out} is not empty; remove it to rebuild")

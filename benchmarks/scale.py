@@ -312,6 +312,7 @@ def eigen_part(args: argparse.Namespace) -> None:
     """The diffusion tree's eigensolvers on one neighbour graph per size: Lanczos (what
     `infohier tree` uses above DENSE_MAX) and the dense fallback (when Lanczos does not
     converge), timed in this process on the same matrix."""
+    from infohier_cli.training.similarity import normalise
     from infohier_cli.trees.diffusion import (
         DIMENSIONS,
         dense_top_eigenpairs,
@@ -324,8 +325,8 @@ def eigen_part(args: argparse.Namespace) -> None:
     print("| images | eigensolver | seconds | largest eigenvalue difference from dense |")
     print("|---|---|---|---|")
     for n in args.sizes:
-        latents = mixture(n, args.latent_dim)[0].astype(np.float64)
-        unit = latents / np.linalg.norm(latents, axis=1, keepdims=True)
+        latents = mixture(n, args.latent_dim)[0]
+        unit = normalise(latents, mean=np.zeros(latents.shape[1]))  # as diffusion_linkage
         symmetric, _ = symmetric_walk(neighbour_graph(unit, neighbour_count(n)))
         started = time.perf_counter()
         lanczos, _ = top_eigenpairs(symmetric, DIMENSIONS)
