@@ -114,7 +114,7 @@ def test_nan_loss_stops_keeps_the_last_good_checkpoint(folder, trained, tmp_path
     assert (run / "checkpoint.pt").read_bytes() == before
 
 
-# 4. --overwrite starts clean
+# 4. --overwrite starts clean, and only once the new run can start
 def test_overwrite_starts_the_run_folder_clean(folder, trained, tmp_path, monkeypatch):
     import shutil
 
@@ -124,14 +124,19 @@ def test_overwrite_starts_the_run_folder_clean(folder, trained, tmp_path, monkey
     shutil.copytree(trained, run.root)
     with run.log.open("a") as handle:
         handle.write('{"epoch": 99}\n')
+    before = {path: path.read_bytes() for path in (run.checkpoint, run.embeddings, run.log)}
 
-    def no_images(*args, **kwargs):
+    def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_module, "scan_folder", no_images)
+    monkeypatch.setattr(train_module, "scan_folder", interrupted)
     invoke("train", folder, "--run", run.root, *ONE_EPOCH, "--overwrite")
-    assert not run.embeddings.exists() and not run.log.exists() and not run.checkpoint.exists()
+    assert {path: path.read_bytes() for path in before} == before  # Ctrl-C while reading
     monkeypatch.undo()
+    one_image = make_folder(tmp_path / "one", per_class=1, classes=1)
+    result = invoke("train", one_image, "--run", run.root, *ONE_EPOCH, "--overwrite")
+    assert "at least 3 readable images" in one_line_error(result)
+    assert {path: path.read_bytes() for path in before} == before  # bad input loses no work
     assert invoke("train", folder, "--run", run.root, *ONE_EPOCH, "--overwrite").exit_code == 0
     epochs = [json.loads(line)["epoch"] for line in run.log.read_text().splitlines()]
     assert epochs == [1]

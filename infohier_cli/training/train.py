@@ -235,8 +235,6 @@ def train(
         config = settle_config(given, resumed)
         # read before --overwrite clears the folder, which may be the one it names
         init = read_init(config.init_from) if config.init_from and not resumed else None
-        if overwrite and env.is_main:
-            run.clear()
         n_workers = default_workers(torch_device) if workers is None else workers
         config, images, skipped = read_samples(
             folder,
@@ -250,11 +248,13 @@ def train(
         )
         # a misfit of --init-from is refused before anything is written
         start = encoder_start(init, config, images.spec.channels) if init else None
-        if env.is_main:
-            run.create()
-            run.write_skipped(skipped)
         if len(images) < 3:
             raise UserError(f"need at least 3 readable images to train, found {len(images)}")
+        if env.is_main:  # --overwrite clears the old run only once the new one can start
+            if overwrite:
+                run.clear()
+            run.create()
+            run.write_skipped(skipped)
         config = plan_epochs(config, len(images))
         if not resumed:
             say(describe_plan(config, len(images)))
