@@ -27,10 +27,11 @@ def _cannot_write(target: Path, error: OSError) -> UserError:
     return UserError(f"cannot write {target}: {error.strerror or error}")
 
 
-def _new_file_mode() -> int:
+def new_mode(base: int = 0o666) -> int:
+    """The permissions a new file (base 0o666) or folder (0o777) gets: base less the umask."""
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return base & ~mask
 
 
 @contextlib.contextmanager
@@ -59,7 +60,7 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, _new_file_mode())
+        os.chmod(tmp_path, new_mode())
         os.replace(tmp_path, target)
     except OSError as error:
         if error.errno in WRITE_ERRNOS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +87,26 @@ def test_bad_inputs_are_one_line(tmp_path: Path):
         assert result.exit_code == 2, args
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert not out.exists()
+
+
+def test_ids_that_flatten_alike_keep_every_image_and_out_gets_cp_permissions(tmp_path: Path):
+    images = tmp_path / "images"
+    names = ["x/y.png", "x__y.png", "z.png", "x/y~2.png"]
+    for i, name in enumerate(names):
+        (images / name).parent.mkdir(parents=True, exist_ok=True)
+        (images / name).write_bytes(bytes([i]) * 10)
+    tree_file = tmp_path / "tree.nwk"
+    points = np.array([[0.0], [0.1], [0.2], [0.3]])
+    tree_file.write_text(Tree(names, linkage(points, "ward")).to_newick(), encoding="utf-8")
+    out = tmp_path / "clusters"
+    result = invoke(tree_file, "--cut", "1", "--folders", out, "--images", images, "--copy")
+    assert result.exit_code == 0, result.output
+    with open(out / "clusters.csv", newline="", encoding="utf-8") as handle:
+        rows = {row["path"]: row for row in csv.DictReader(handle)}
+    files = [rows[name]["file"] for name in names]
+    assert files == ["x__y.png", "x__y~3.png", "z.png", "x__y~2.png"]
+    for i, name in enumerate(names):
+        assert (out / rows[name]["cluster"] / rows[name]["file"]).read_bytes() == bytes([i]) * 10
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (out.stat().st_mode & 0o777) == 0o777 & ~mask

@@ -2,11 +2,13 @@
 
 OUT gets one folder per cluster of the cut into k (`c01`..`cK`, numbered as the CSV's
 cluster ids + 1, zero-padded), each holding a symbolic link to every image of the cluster
-(absolute target) or, with `copy`, a copy of it; plus `clusters.csv` (path, cluster folder).
-A leaf's sample id is its path relative to the image folder; inside a cluster folder its
-`/` become `__` (`plate 1/a.tif` -> `plate 1__a.tif`), so names from different folders
-never clash; any other character (spaces, quotes, non-ASCII) is kept as it is.
-The folder is built beside OUT and renamed into place, so OUT is never half-written. A
+(absolute target) or, with `copy`, a copy of it; plus `clusters.csv` (path, cluster folder,
+file name in it). A leaf's sample id is its path relative to the image folder; inside a
+cluster folder its `/` become `__` (`plate 1/a.tif` -> `plate 1__a.tif`); any other
+character (spaces, quotes, non-ASCII) is kept as it is. Ids that flatten to the same name
+(`x/y.png` and `x__y.png`) get `~2`, `~3`, ... before the extension, in leaf order.
+The folder is built beside OUT and renamed into place, so OUT is never half-written; it
+gets the permissions a new folder would (0777 less the umask, as `cp -r` gives). A
 non-empty OUT is refused unless `replace` is set, which replaces OUT entirely.
 """
 
@@ -15,19 +17,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from infohier_cli.atomic import new_mode
 from infohier_cli.errors import UserError
 from infohier_cli.tables import TableWriter
+from infohier_cli.trees.files import unique_names
 from infohier_cli.trees.tree import Tree
 
 MANIFEST = "clusters.csv"
 
 
-def flat_name(sample_id: str) -> str:
-    """The file name of a sample inside its cluster folder: `/` -> `__`."""
-    return sample_id.replace("/", "__")
+def flat_names(sample_ids: Sequence[str]) -> list[str]:
+    """The file name of each sample inside its cluster folder: `/` -> `__`, made unique."""
+    return unique_names([sample_id.replace("/", "__") for sample_id in sample_ids], True)
 
 
 def cluster_folder_names(k: int) -> list[str]:
@@ -68,11 +72,13 @@ def write_cluster_folders(
     names = cluster_folder_names(k)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    files = flat_names(tree.names)
     try:
+        os.chmod(staging, new_mode(0o777))
         for name in names:
             (staging / name).mkdir()
-        for sample_id, source, cluster in zip(tree.names, sources, clusters, strict=True):
-            target = staging / names[cluster] / flat_name(sample_id)
+        for file, source, cluster in zip(files, sources, clusters, strict=True):
+            target = staging / names[cluster] / file
             if copy:
                 shutil.copy2(source, target)
             else:
@@ -81,9 +87,10 @@ def write_cluster_folders(
             staging / MANIFEST, "w", newline="", encoding="utf-8", errors="surrogateescape"
         ) as handle:
             writer = TableWriter(handle)
-            writer.writerow(["path", "cluster"])
+            writer.writerow(["path", "cluster", "file"])
             writer.writerows(
-                (sample_id, names[c]) for sample_id, c in zip(tree.names, clusters, strict=True)
+                (sample_id, names[c], file)
+                for sample_id, c, file in zip(tree.names, clusters, files, strict=True)
             )
         _swap_into_place(staging, out)
     finally:

@@ -3,6 +3,8 @@ and the disk plot (`infohier export`)."""
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,18 +51,20 @@ def write_tree(tree: Tree, out: Path | str, fmt: str, labels: str = "path") -> N
         handle.write(text)
 
 
-def unique_names(names: Sequence[str]) -> list[str]:
+def unique_names(names: Sequence[str], keep_extension: bool = False) -> list[str]:
     """`names` with repeats made unique in leaf order: the first keeps its name, later
-    ones become `name~2`, `name~3`, ... (skipping any name already taken)."""
+    ones become `name~2`, `name~3`, ... (skipping any name already taken); with
+    `keep_extension`, file names keep their extension last (`a.png` -> `a~2.png`)."""
     taken = set(names)
     seen: set[str] = set()
     unique = []
     for name in names:
         if name in seen:
+            stem, extension = os.path.splitext(name) if keep_extension else (name, "")
             k = 2
-            while f"{name}~{k}" in taken:
+            while f"{stem}~{k}{extension}" in taken:
                 k += 1
-            name = f"{name}~{k}"
+            name = f"{stem}~{k}{extension}"
             taken.add(name)
         seen.add(name)
         unique.append(name)
