@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from infohier_cli.embeddings import Embeddings, save_embeddings, write_csv
-from infohier_cli.run import RunDir
+from infohier_cli.run import RunDir, write_skipped
 from infohier_cli.runtime.distributed import DistEnv, gather_rows, shard_range
 
 
@@ -86,7 +86,7 @@ def embed_folder(
     """Embed every readable sample under `folder` with the run's model; write npz or csv.
 
     -> (number embedded, skipped (id, reason)). Under torchrun only rank 0 writes; the
-    skipped files are listed in `skipped.txt` beside `out`.
+    skipped files are listed where `skipped_list` says.
     """
     env = DistEnv.from_environment()
     result, skipped = embed_samples(
@@ -98,9 +98,23 @@ def embed_folder(
             write_csv(out, result, with_latent)
         else:
             save_embeddings(out, result)
-        if str(out) != "-":
-            RunDir(Path(out).parent).write_skipped(skipped)
+        listed = skipped_list(out)
+        if listed is not None:
+            write_skipped(listed, skipped)
     return len(result.ids), skipped
+
+
+def skipped_list(out: Path | str) -> Path | None:
+    """Where `embed` lists the skipped samples of output `out` (after writing it): the
+    run's `skipped.txt` when `out` is a run's `embeddings.npz`, `OUT.skipped.txt` beside
+    any other file, none for stdout or a pipe (the warnings on stderr name them)."""
+    out = Path(out)
+    if str(out) == "-" or not out.is_file():
+        return None
+    run = RunDir(out.parent)
+    if out.name == run.embeddings.name and run.holds_run():
+        return run.skipped
+    return out.with_name(out.name + ".skipped.txt")
 
 
 def embed_samples(

@@ -70,8 +70,12 @@ def test_embed_group_skips_and_names_leaves_by_sample(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert load_embeddings(out).ids == ["A01_s1", "B02_s1"]
     assert "C03_s1" in result.stderr and "D04_s1" in result.stderr
-    skipped = (tmp_path / "skipped.txt").read_text(encoding="utf-8")
+    skipped = (tmp_path / "plate.npz.skipped.txt").read_text(encoding="utf-8")
     assert "C03_s1\tmissing channel(s) w10" in skipped and "D04_s1\t" in skipped
+    assert not (tmp_path / "skipped.txt").exists()  # another command's list is not replaced
+    binary = runner.invoke(app, ["embed", str(plate), "--run", str(tmp_path / "run"), "--out",
+                                 "-", "--format", "npz", "--group", PATTERN])  # fmt: skip
+    assert binary.exit_code == 2 and binary.stderr.startswith("error: --out - writes csv")
     bad = runner.invoke(app, ["embed", str(plate), "--run", str(tmp_path / "run"),
                               "--out", str(out), "--group", "(?P<sample>x)"])  # fmt: skip
     assert bad.exit_code == 2 and bad.stderr.startswith("error: ")

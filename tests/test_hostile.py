@@ -188,6 +188,9 @@ def test_output_paths_that_are_not_regular_files(trained, tmp_path):
     assert "folder" in one_line_error(invoke("export", tree_file, "--out", tmp_path))
     assert "folder" in one_line_error(invoke("export", tree_file, "--out", ""))
     assert "format" in one_line_error(invoke("export", tree_file, "--plot", tmp_path / "p.xyz"))
+    for option in ("--plot", "--dendrogram"):  # a picture is never a file named '-'
+        assert "file name" in one_line_error(invoke("export", tree_file, option, "-"))
+    assert not Path("-").exists()
     if Path("/dev/full").exists():
         assert "space" in one_line_error(invoke("export", tree_file, "--out", "/dev/full"))
         assert stat.S_ISCHR(os.stat("/dev/full").st_mode)

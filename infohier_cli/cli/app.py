@@ -231,6 +231,8 @@ def embed(
     _embeddings_target_allowed(folder, target)
     as_csv = str(target) == "-" or target.suffix.lower() == ".csv"
     fmt = format.value if format else ("csv" if as_csv else "npz")
+    if str(target) == "-" and fmt != "csv":
+        raise UserError("--out - writes csv only (npz is a binary file): give a file name")
     n, skipped = embed_folder(
         folder,
         run,
@@ -250,7 +252,7 @@ def embed(
 
 def _embeddings_target_allowed(folder: Path, target: Path) -> None:
     """Into a run folder `embed` writes only `embeddings.npz` of the images that run was
-    trained on (its skipped.txt follows); any other folder needs an --out elsewhere."""
+    trained on (its skipped.txt follows); anything else needs an --out elsewhere."""
     if str(target) == "-" or not RunDir(target.parent).holds_run():
         return
     from infohier_cli.run import Checkpoint
@@ -258,8 +260,8 @@ def _embeddings_target_allowed(folder: Path, target: Path) -> None:
     run = RunDir(target.parent)
     if target.name != run.embeddings.name:
         raise UserError(
-            f"--out {target} is inside the run folder {run.root} (embed would replace its "
-            "skipped.txt); choose a file elsewhere"
+            f"--out {target} is inside the run folder {run.root}, which holds only the "
+            "run's own files; choose a file elsewhere"
         )
     if Path(Checkpoint.load(run.checkpoint).folder) != folder.resolve():
         raise UserError(

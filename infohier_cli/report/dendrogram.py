@@ -18,6 +18,7 @@ import numpy as np
 
 from infohier_cli.atomic import atomic_path
 from infohier_cli.errors import UserError
+from infohier_cli.report.picture_file import picture_format
 from infohier_cli.report.thumbnails import (
     THUMBNAIL_PX,
     central_first,
@@ -31,14 +32,7 @@ DENDROGRAM_FORMATS = ("png", "svg")
 
 def dendrogram_format(out: Path | str) -> str:
     """The picture format of `out` from its extension; UserError unless .png or .svg."""
-    suffix = Path(out).suffix.lstrip(".").lower()
-    if suffix not in DENDROGRAM_FORMATS:
-        shown = f".{suffix}" if suffix else "none"
-        raise UserError(
-            f"--dendrogram {out}: unknown picture format {shown} "
-            f"(use {' or '.join('.' + f for f in DENDROGRAM_FORMATS)})"
-        )
-    return suffix
+    return picture_format("--dendrogram", out, DENDROGRAM_FORMATS, "")
 
 
 def scipy_linkage(tree: Tree) -> np.ndarray:

@@ -17,6 +17,7 @@ import numpy as np
 
 from infohier_cli.atomic import atomic_path
 from infohier_cli.errors import UserError
+from infohier_cli.report.picture_file import picture_format
 from infohier_cli.trees.tree import Tree
 
 ARC_SAMPLES = 24
@@ -28,12 +29,7 @@ PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "tif", "tiff", "eps", "ps")
 
 def plot_format(out: Path | str) -> str:
     """The picture format of `out` from its extension (none = png); UserError if unknown."""
-    suffix = Path(out).suffix.lstrip(".").lower() or "png"
-    if suffix not in PLOT_FORMATS:
-        raise UserError(
-            f"--plot {out}: unknown picture format .{suffix} (use one of {', '.join(PLOT_FORMATS)})"
-        )
-    return suffix
+    return picture_format("--plot", out, PLOT_FORMATS, "png")
 
 
 def tree_layout(tree: Tree, order: np.ndarray) -> np.ndarray:

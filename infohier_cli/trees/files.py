@@ -4,7 +4,6 @@ and the disk plot (`infohier export`)."""
 from __future__ import annotations
 
 import os
-
 from collections.abc import Sequence
 from pathlib import Path
 
