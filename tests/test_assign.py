@@ -93,6 +93,7 @@ def test_cli_assign_csv_and_json(trained: Path):
     out = trained / "placed.json"
     result = runner.invoke(app, [*args, "--device", "cpu", "--out", str(out)])
     assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [f"placed {len(found)} images -> {out}"]  # no bar
     records = json.loads(out.read_text(encoding="utf-8"))
     assert {r["path"] for r in records} == set(found)
     assert set(records[0]["clusters"]) == {"k2", "k3"} and len(records[0]["neighbours"]) == 3

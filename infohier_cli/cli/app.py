@@ -578,6 +578,7 @@ def assign(
     placement = assign_folder(
         folder, run, tree_file, cut or [], neighbours, out, fmt,
         device=device, batch_size=batch_size, workers=workers, warn=warn, group=group,
+        progress=show_progress(),
     )  # fmt: skip
     if str(out) != "-":
         warn(f"placed {len(placement.ids)} images -> {out}")
