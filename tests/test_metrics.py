@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from infohier_cli.cli import app
+from infohier_cli.embeddings import Embeddings, save_embeddings
 from infohier_cli.evaluate.metrics import cut_scores, dasgupta_cost, dendrogram_purity
 from infohier_cli.trees.tree import Tree
 
@@ -107,3 +109,27 @@ def test_eval_command_from_folders_and_csv(tmp_path: Path):
         app, ["eval", str(tmp_path / "t.nwk"), "--labels", str(tmp_path / "bad.csv")]
     )
     assert result.exit_code == 2 and "no label matches" in result.stderr
+
+
+def test_eval_of_an_empty_level_one_labelled_leaf_and_bad_embeddings(tmp_path: Path):
+    names = ["a/1.png", "a/2.png", "b/3.png", "4.png"]
+    linkage = np.array([[0, 1, 1, 2], [2, 3, 1, 2], [4, 5, 2, 4]], dtype=float)
+    tree_file = tmp_path / "t.nwk"
+    tree_file.write_text(Tree(names, linkage).to_newick())
+    runner = CliRunner()
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,class,superclass\na/1.png,p,\nb/3.png,q,\n")
+    result = runner.invoke(app, ["eval", str(tree_file), "--labels", str(labels), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["levels"].keys() == {"class"}
+    assert "'superclass' labels no leaf" in result.stderr
+    one = tmp_path / "one.csv"
+    one.write_text("path,class\na/1.png,p\n")  # no pair to score: no 0/0 (warnings are errors)
+    result = runner.invoke(app, ["eval", str(tree_file), "--labels", str(one), "--json"])
+    assert result.exit_code == 0, result.output
+    emb = tmp_path / "other.npz"
+    save_embeddings(emb, Embeddings(["z.png"], np.ones((1, 3)), np.zeros((1, 2)), True))
+    for missing_or_other in (tmp_path / "typo.npz", emb):
+        args = ["eval", str(tree_file), "--labels", str(one), "--embeddings", missing_or_other]
+        result = runner.invoke(app, [str(a) for a in args])
+        assert result.exit_code == 2 and result.stderr.startswith("error: "), result.output

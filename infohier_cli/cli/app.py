@@ -613,8 +613,8 @@ def evaluate(
     embeddings: Annotated[
         Path | None,
         typer.Option(
-            help="Latents for the Dasgupta cost.",
-            show_default="infohier-run/embeddings.npz if present",
+            help="Latents for the Dasgupta cost (every leaf must be in them).",
+            show_default="infohier-run/embeddings.npz if present and it holds every leaf",
         ),
     ] = None,
     as_json: Annotated[
@@ -626,13 +626,24 @@ def evaluate(
     import json
 
     from infohier_cli.evaluate.score import evaluate_tree, read_label_levels
+    from infohier_cli.trees.cut_auto import leaf_latents
     from infohier_cli.trees.files import read_tree
 
     if (labels is None) == (not labels_from_folders):
         raise UserError("give exactly one of --labels FILE or --labels-from-folders")
     tree_obj = read_tree(tree_file)
-    codes, unmatched = read_label_levels(tree_obj, labels, depth if labels_from_folders else None)
-    report = evaluate_tree(tree_obj, codes, embeddings or RunDir(DEFAULT_RUN).embeddings)
+    codes, unmatched = read_label_levels(
+        tree_obj, labels, depth if labels_from_folders else None, warn
+    )
+    latent = None
+    if embeddings is not None:
+        latent = leaf_latents(tree_obj, embeddings)
+    elif RunDir(DEFAULT_RUN).embeddings.is_file():
+        try:
+            latent = leaf_latents(tree_obj, RunDir(DEFAULT_RUN).embeddings)
+        except UserError as error:
+            warn(f"note: no Dasgupta cost: {error}")
+    report = evaluate_tree(tree_obj, codes, latent)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return

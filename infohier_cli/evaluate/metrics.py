@@ -78,7 +78,7 @@ def cut_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
         return (x * (x - 1) / 2).sum()
 
     index, rows, cols = pairs(table), pairs(table.sum(axis=1)), pairs(table.sum(axis=0))
-    expected = rows * cols / pairs(np.array([n]))
+    expected = rows * cols / pairs(np.array([n])) if n > 1 else 0.0  # no pairs: 0 / 0
     maximum = (rows + cols) / 2
     ari = (index - expected) / (maximum - expected) if maximum != expected else 1.0
     return {"purity": float(purity), "nmi": float(nmi), "ari": float(ari)}

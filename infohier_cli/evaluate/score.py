@@ -4,6 +4,7 @@ report of `infohier eval` (dendrogram purity, cut scores, Dasgupta cost)."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +14,16 @@ from infohier_cli.trees.tree import Tree
 
 
 def read_label_levels(
-    tree: Tree, labels_csv: Path | None, folder_depth: int | None
+    tree: Tree,
+    labels_csv: Path | None,
+    folder_depth: int | None,
+    warn: Callable[[str], None] = print,
 ) -> tuple[dict[str, np.ndarray], int]:
     """Label levels for the tree's leaves -> ({level: (n,) int codes, −1 = none}, unmatched).
 
     From a CSV (path, class[, superclass, ...]: one level per column after the path), or
-    from the folder names above each image (level 'folder-1' = parent, 'folder-2' = ...)."""
+    from the folder names above each image (level 'folder-1' = parent, 'folder-2' = ...).
+    A level that labels no leaf is left out, with a warning; UserError when none is left."""
     levels: dict[str, dict[str, str]] = {}
     if labels_csv is not None:
         if not Path(labels_csv).is_file():
@@ -49,10 +54,13 @@ def read_label_levels(
     for level, mapping in levels.items():
         values = [mapping.get(name) for name in tree.names]
         known = sorted({v for v in values if v is not None})
+        if not known:
+            warn(f"warning: label level {level!r} labels no leaf of the tree; not scored")
+            continue
         index = {v: i for i, v in enumerate(known)}
         codes[level] = np.array([index[v] if v is not None else -1 for v in values])
         unmatched = min(unmatched, int(np.sum(codes[level] < 0)))
-    if not codes or all(np.all(c < 0) for c in codes.values()):
+    if not codes:
         raise UserError(
             "no label matches any leaf of the tree (paths must be relative to "
             "the image folder, with '/')"
@@ -60,9 +68,10 @@ def read_label_levels(
     return codes, unmatched
 
 
-def evaluate_tree(tree: Tree, codes: dict[str, np.ndarray], embeddings_file: Path | None) -> dict:
+def evaluate_tree(tree: Tree, codes: dict[str, np.ndarray], latent: np.ndarray | None) -> dict:
     """Scores per label level: dendrogram purity; purity/NMI/ARI of the cut into k = number
-    of classes; plus the Dasgupta cost under the latent similarity when latents are given."""
+    of classes; plus the Dasgupta cost under the latent similarity when the leaves'
+    latents (n, D), in leaf order, are given."""
     from infohier_cli.evaluate.metrics import cut_scores, dasgupta_cost, dendrogram_purity
 
     report: dict = {"n_leaves": tree.n, "levels": {}}
@@ -76,18 +85,14 @@ def evaluate_tree(tree: Tree, codes: dict[str, np.ndarray], embeddings_file: Pat
             "dendrogram_purity": dendrogram_purity(tree, labels),
             **{f"cut_{key}": value for key, value in flat.items()},
         }
-    if embeddings_file is not None and Path(embeddings_file).is_file():
-        from infohier_cli.embeddings import load_embeddings
+    if latent is not None:
         from infohier_cli.training.similarity import normalise, pair_similarity
 
-        emb = load_embeddings(embeddings_file)
-        row = {name: i for i, name in enumerate(emb.ids)}
-        if all(name in row for name in tree.names):
-            unit = normalise(emb.latent[[row[name] for name in tree.names]])
+        unit = normalise(latent)
 
-            def similarity(i, j):
-                return pair_similarity(unit, i, j)
+        def similarity(i, j):
+            return pair_similarity(unit, i, j)
 
-            value, error = dasgupta_cost(tree, similarity)
-            report["dasgupta_cost"] = {"value": value, "stderr": error}
+        value, error = dasgupta_cost(tree, similarity)
+        report["dasgupta_cost"] = {"value": value, "stderr": error}
     return report
