@@ -74,6 +74,19 @@ def test_symlink_loop_terminates_without_duplicates(tmp_path: Path):
     assert discover_images(tmp_path) == ["a/one.png"]
 
 
+def test_links_to_folders_under_the_root_keep_the_real_paths(tmp_path: Path):
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    Image.fromarray(gray()).save(outside / "deep" / "far.png")
+    root = tmp_path / "root"
+    (root / "m real").mkdir(parents=True)
+    Image.fromarray(gray()).save(root / "m real" / "one.png")
+    for name in ("a link", "z link"):  # listed before and after the real folder
+        os.symlink(root / "m real", root / name)
+    os.symlink(outside, root / "b outside")  # a folder reached only through its link
+    assert discover_images(root) == ["b outside/deep/far.png", "m real/one.png"]
+
+
 @pytest.mark.parametrize("problem", ["missing", "file", "empty"])
 def test_bad_folders_are_user_errors(tmp_path: Path, problem: str):
     target = tmp_path / "x"

@@ -1,6 +1,8 @@
 """Finding the images under a folder, and grouping them into samples.
 
-Discovery: recursive, follows folder symlinks once (a loop cannot hang or duplicate), skips
+Discovery: recursive, follows folder symlinks once (a loop cannot hang or duplicate; a
+link to a folder that is also under the root by its own path is not followed, so an image
+keeps its real path whatever order the folder lists its entries in), skips
 hidden files and folders, keeps the extensions in `IMAGE_SUFFIXES` in any letter case and
 ignores everything else, including FIFOs, sockets and devices with an image's name (reading
 a FIFO would hang). Names are paths relative to the folder with `/` separators, exactly
@@ -30,14 +32,21 @@ def discover_images(root: Path) -> list[str]:
     if not root.is_dir():
         raise UserError(f"not a folder: {root}")
     found: list[str] = []
+    real_dirs = {_identity(dirpath) for dirpath, _, _ in _walk(root, followlinks=False)}
     seen_dirs: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        info = os.stat(dirpath)
-        if (info.st_dev, info.st_ino) in seen_dirs:
+    for dirpath, dirnames, filenames in _walk(root, followlinks=True):
+        if _identity(dirpath) in seen_dirs:
             dirnames[:] = []
             continue
-        seen_dirs.add((info.st_dev, info.st_ino))
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        seen_dirs.add(_identity(dirpath))
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if not (
+                os.path.islink(os.path.join(dirpath, d))
+                and _identity(os.path.join(dirpath, d)) in real_dirs
+            )
+        ]
         rel_dir = os.path.relpath(dirpath, root)
         for name in filenames:
             if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
@@ -50,6 +59,19 @@ def discover_images(root: Path) -> list[str]:
         suffixes = ", ".join(sorted(s.lstrip(".") for s in IMAGE_SUFFIXES))
         raise UserError(f"no images found in {root} (looked for {suffixes})")
     return sorted(found)
+
+
+def _walk(root: Path, followlinks: bool):
+    """os.walk over the folders that are not hidden, each folder's entries in name order."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=followlinks):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        yield dirpath, dirnames, filenames
+
+
+def _identity(path: str) -> tuple[int, int]:
+    """(device, inode) of the folder at `path`, links followed."""
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
 
 
 def _regular_or_unreadable(path: str) -> bool:
