@@ -113,6 +113,18 @@ def settle_config(given: dict[str, Any], resumed: Checkpoint | None) -> TrainCon
     return stored.replace(**given)
 
 
+def changed_images(trained: list[str], found: list[str], folder: Path) -> str:
+    """The --resume error for a folder whose readable samples are not the run's."""
+    new, gone = sorted(set(found) - set(trained)), sorted(set(trained) - set(found))
+    parts = [f"{len(new)} new (e.g. {new[0]!r})"] if new else []
+    parts += [f"{len(gone)} missing or unreadable (e.g. {gone[0]!r})"] if gone else []
+    return (
+        f"--resume: the readable images in {folder} are not the ones this run trains on "
+        f"({', '.join(parts) or 'another order'}); resume with the same images, or start "
+        "a new run (--overwrite or another --run)"
+    )
+
+
 def read_samples(
     folder: Path,
     config: TrainConfig,
@@ -246,6 +258,8 @@ def train(
             progress=progress and env.is_main,
             largest=auto_size_max(torch_device),
         )
+        if resumed and images.ids != resumed.samples:
+            raise UserError(changed_images(resumed.samples, images.ids, folder))
         # a misfit of --init-from is refused before anything is written
         start = encoder_start(init, config, images.spec.channels) if init else None
         if len(images) < 3:
