@@ -126,6 +126,20 @@ def test_pillow_modes_load_to_unit_range(tmp_path: Path, kind: str):
         assert float(tensor.std()) > 0
 
 
+def test_exif_orientation_turns_a_camera_jpeg_upright(tmp_path: Path):
+    from infohier_cli.data.read import read_pixels, read_shape
+
+    stored = np.zeros((20, 40, 3), dtype=np.uint8)  # stored landscape, left half bright
+    stored[:, :20] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise: portrait, bright half on top
+    path = tmp_path / "camera.jpg"
+    Image.fromarray(stored).save(path, exif=exif, quality=95)
+    pixels = read_pixels(path)
+    assert pixels.shape == read_shape(path) == (3, 40, 20)
+    assert pixels[:, :20].mean() > 200 > 50 > pixels[:, 20:].mean()
+
+
 def test_sixteen_bit_keeps_dynamic_range(tmp_path: Path):
     ramp = np.linspace(300, 1500, 64 * 64).reshape(64, 64).astype(np.uint16)
     Image.fromarray(ramp).save(tmp_path / "deep.png")

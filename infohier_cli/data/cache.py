@@ -51,7 +51,7 @@ from infohier_cli.atomic import atomic_open, atomic_path
 from infohier_cli.data.read import ImageSpec
 from infohier_cli.data.samples import Sample
 
-CACHE_FORMAT = "infohier-pixels/1"  # change it when read.py decodes differently
+CACHE_FORMAT = "infohier-pixels/2"  # change it when read.py decodes differently
 DIGITS = 16  # hex digits of the folder's and the key's hashes in file names
 COPY_ROWS = 4096  # rows copied at a time when a cache is widened to uint16
 

@@ -2,8 +2,9 @@
 
 Loading rules (one per concern, all documented in the README):
 - pixels: TIFFs through tifffile (every page / sample / channel axis becomes a channel),
-  other formats through Pillow without any lossy `convert` of deep data; alpha is composited
-  over black; palette and CMYK become RGB.
+  other formats through Pillow without any lossy `convert` of deep data, turned upright by
+  their EXIF Orientation tag (as a viewer shows a camera JPEG); alpha is composited over
+  black; palette and CMYK become RGB.
 - intensity: 'auto' divides 8-bit data by 255 and scales anything deeper (16-bit, 32-bit,
   float) per channel between its 0.5th and 99.5th percentile; 'percentile' does that for
   every image; 'fixed' divides integers by their dtype's maximum and clips floats to [0, 1].
@@ -42,6 +43,7 @@ PERCENTILES = (0.5, 99.5)
 SHAPE_SAMPLE = 64  # images looked at to pick the channel count and size
 AUTO_SIZE_MIN, AUTO_SIZE_MAX, AUTO_SIZE_MAX_CUDA = 16, 32, 64
 MAX_PIXELS = 100_000_000
+EXIF_ORIENTATION, QUARTER_TURNS = 0x0112, frozenset({5, 6, 7, 8})  # the tag; values that turn
 ONE_CHANNEL_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"})
 
 
@@ -61,6 +63,8 @@ def read_shape(path: Path) -> tuple[int, int, int]:
 
     with _unlimited_pillow(), Image.open(path) as img:
         width, height = img.size
+        if img.getexif().get(EXIF_ORIENTATION) in QUARTER_TURNS:  # exif_transpose swaps them
+            width, height = height, width
         return (1 if img.mode in ONE_CHANNEL_MODES else 3), height, width
 
 
@@ -115,11 +119,12 @@ def _read_tiff(path: Path) -> np.ndarray:
 
 
 def _read_pillow(path: Path) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     with _unlimited_pillow(), Image.open(path) as img:
         img.seek(0)
         img.load()
+        img = ImageOps.exif_transpose(img)  # upright as a viewer shows it (EXIF Orientation)
         if img.mode == "1":
             img = img.convert("L")
         elif img.mode in ("P", "PA"):
