@@ -13,7 +13,6 @@ cluster at a cut into K is the cluster of its nearest training image.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 
 from infohier_cli.atomic import open_output
 from infohier_cli.errors import UserError
-from infohier_cli.tables import TableWriter
+from infohier_cli.tables import TableWriter, json_text
 
 ASSIGN_FORMATS = ("csv", "json")
 CHUNK_CELLS = 1 << 24  # similarities held at once (64 MB in float32)
@@ -124,7 +123,7 @@ def write_placement(placement: Placement, out: Path | str | None, fmt: str) -> N
                 }
                 for i, sample_id in enumerate(placement.ids)
             ]
-            handle.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+            handle.write(json_text(records, indent=1) + "\n")
             return
         writer = TableWriter(handle)
         k = placement.neighbours.shape[1]

@@ -1,4 +1,4 @@
-"""CSV and TSV outputs: LF line endings, and any text survives a field.
+"""CSV, TSV and JSON outputs: LF line endings, and any text survives a field.
 
 Every table infohier writes (cuts, embeddings, assign's placements, cluster folders'
 `clusters.csv`, `skipped.txt`, the `--labels id` map) goes through `TableWriter`. A field
@@ -7,6 +7,10 @@ quoted with its double quotes doubled (RFC 4180). Python's `csv.writer` with an 
 terminator would leave a lone CR unquoted, which readers take for a line end; here a name
 with tabs, newlines, CRs, quotes or commas reads back exactly with
 `csv.reader(open(f, newline=""), delimiter=...)`.
+
+JSON (tree files, assign's placements) goes through `json_text`: non-ASCII as it is, but a
+byte of a name that is not UTF-8 (a lone surrogate of Python's surrogateescape) as a
+`\\udcXX` escape, so the file is valid UTF-8 and `json.load` gives the name back exactly.
 """
 
 from __future__ import annotations
@@ -41,3 +45,15 @@ class TableWriter:
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
         for row in rows:
             self.writerow(row)
+
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """`json.dumps(value, ensure_ascii=False, **options)` with every lone surrogate
+    written as its `\\uXXXX` escape (module docstring)."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, **options)
+    return LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)

@@ -522,7 +522,15 @@ def test_names_survive_duplicates_bad_bytes_tabs_and_newlines(tmp_path):
         assert result.exit_code == 0, result.output
         with open(tmp_path / "c.csv", newline="", encoding="utf-8", errors="surrogateescape") as h:
             assert odd in [row[0] for row in csv.reader(h)]
+    with open(tmp_path / "t.json", encoding="utf-8") as handle:  # strict UTF-8: valid JSON
+        assert odd in [leaf["path"] for leaf in leaves(json.load(handle)["root"])]
     ids = tmp_path / "i.nwk"
     assert invoke("tree", "--run", run.root, "--out", ids, "--labels", "id").exit_code == 0
     with open(f"{ids}.ids.tsv", newline="", encoding="utf-8", errors="surrogateescape") as handle:
         assert odd in [row[1] for row in csv.reader(handle, delimiter="\t")]
+
+
+def leaves(node: dict) -> list[dict]:
+    """The leaf entries under a node of a tree's JSON, in order."""
+    children = node.get("children")
+    return [leaf for child in children for leaf in leaves(child)] if children else [node]

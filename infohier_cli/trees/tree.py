@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from infohier_cli.errors import UserError
+from infohier_cli.tables import json_text
 
 JSON_SCHEMA = "infohier-tree/1"
 SAFE_NAME = re.compile(r"[A-Za-z0-9./-]+")
@@ -251,7 +252,7 @@ class Tree:
             if isinstance(item, str):
                 parts.append(item)
                 continue
-            text = json.dumps(fields(item), ensure_ascii=False)
+            text = json_text(fields(item))
             if item < self.n:
                 parts.append(text)
             else:
