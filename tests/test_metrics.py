@@ -123,6 +123,10 @@ def test_eval_of_an_empty_level_one_labelled_leaf_and_bad_embeddings(tmp_path: P
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["levels"].keys() == {"class"}
     assert "'superclass' labels no leaf" in result.stderr
+    twice = tmp_path / "twice.csv"
+    twice.write_text("path,class\na/1.png,p\na/1.png,q\nb/3.png,q\nb/3.png,q\n")
+    result = runner.invoke(app, ["eval", str(tree_file), "--labels", str(twice)])
+    assert result.exit_code == 0 and "1 path(s) have conflicting 'class'" in result.stderr
     one = tmp_path / "one.csv"
     one.write_text("path,class\na/1.png,p\n")  # no pair to score: no 0/0 (warnings are errors)
     result = runner.invoke(app, ["eval", str(tree_file), "--labels", str(one), "--json"])

@@ -41,7 +41,14 @@ def read_label_levels(
         if len(rows) < 2 or len(rows[0]) < 2:
             raise UserError(f"{labels_csv} needs a header 'path,class[,superclass]' and rows")
         for column, level in enumerate(rows[0][1:], start=1):
-            levels[level] = {r[0]: r[column] for r in rows[1:] if len(r) > column and r[column]}
+            pairs = [(r[0], r[column]) for r in rows[1:] if len(r) > column and r[column]]
+            levels[level] = dict(pairs)
+            conflicting = sorted({p for p, label in pairs if levels[level][p] != label})
+            if conflicting:
+                warn(
+                    f"warning: {len(conflicting)} path(s) have conflicting {level!r} labels "
+                    f"in {labels_csv} (e.g. {conflicting[0]!r}); the last row counts"
+                )
     else:
         for depth in range(1, (folder_depth or 1) + 1):
             levels[f"folder-{depth}"] = {
