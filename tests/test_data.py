@@ -140,6 +140,20 @@ def test_exif_orientation_turns_a_camera_jpeg_upright(tmp_path: Path):
     assert pixels[:, :20].mean() > 200 > 50 > pixels[:, 20:].mean()
 
 
+def test_shapes_come_from_headers_without_decoding(tmp_path: Path, monkeypatch):
+    from PIL import ImageFile
+
+    from infohier_cli.data.read import read_shape
+
+    paths = [_save(tmp_path, "x.png", gray()), _save(tmp_path, "x.jpg", gray())]
+
+    def no_decoding(self):
+        raise AssertionError("pixels decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    assert [read_shape(path)[1:] for path in paths] == [gray().shape] * 2
+
+
 def test_sixteen_bit_keeps_dynamic_range(tmp_path: Path):
     ramp = np.linspace(300, 1500, 64 * 64).reshape(64, 64).astype(np.uint16)
     Image.fromarray(ramp).save(tmp_path / "deep.png")

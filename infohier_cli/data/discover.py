@@ -32,21 +32,19 @@ def discover_images(root: Path) -> list[str]:
     if not root.is_dir():
         raise UserError(f"not a folder: {root}")
     found: list[str] = []
-    real_dirs = {_identity(dirpath) for dirpath, _, _ in _walk(root, followlinks=False)}
+    real_dirs: set[tuple[int, int]] | None = None  # listed at the first folder link met
     seen_dirs: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in _walk(root, followlinks=True):
         if _identity(dirpath) in seen_dirs:
             dirnames[:] = []
             continue
         seen_dirs.add(_identity(dirpath))
-        dirnames[:] = [
-            d
-            for d in dirnames
-            if not (
-                os.path.islink(os.path.join(dirpath, d))
-                and _identity(os.path.join(dirpath, d)) in real_dirs
-            )
-        ]
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        if links and real_dirs is None:
+            real_dirs = {_identity(path) for path, _, _ in _walk(root, followlinks=False)}
+        for link in links:
+            if _identity(os.path.join(dirpath, link)) in (real_dirs or ()):
+                dirnames.remove(link)
         rel_dir = os.path.relpath(dirpath, root)
         for name in filenames:
             if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
@@ -62,7 +60,7 @@ def discover_images(root: Path) -> list[str]:
 
 
 def _walk(root: Path, followlinks: bool):
-    """os.walk over the folders that are not hidden, each folder's entries in name order."""
+    """os.walk over the folders that are not hidden, each folder's subfolders in name order."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=followlinks):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         yield dirpath, dirnames, filenames

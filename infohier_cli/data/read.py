@@ -63,9 +63,21 @@ def read_shape(path: Path) -> tuple[int, int, int]:
 
     with _unlimited_pillow(), Image.open(path) as img:
         width, height = img.size
-        if img.getexif().get(EXIF_ORIENTATION) in QUARTER_TURNS:  # exif_transpose swaps them
+        if _exif_orientation(img) in QUARTER_TURNS:  # exif_transpose swaps them
             width, height = height, width
         return (1 if img.mode in ONE_CHANNEL_MODES else 3), height, width
+
+
+def _exif_orientation(img) -> int | None:
+    """The EXIF Orientation tag of an opened Pillow image, read from the header's EXIF
+    block only (`getexif()` would decode a PNG's pixels to look for one after them)."""
+    from PIL import Image
+
+    if "exif" not in img.info:
+        return None
+    tags = Image.Exif()
+    tags.load(img.info["exif"])
+    return tags.get(EXIF_ORIENTATION)
 
 
 def check_pixels(path: Path, max_pixels: int) -> None:

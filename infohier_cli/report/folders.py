@@ -8,7 +8,8 @@ cluster folder its `/` become `__` (`plate 1/a.tif` -> `plate 1__a.tif`); any ot
 character (spaces, quotes, non-ASCII) is kept as it is. Ids that flatten to the same name
 (`x/y.png` and `x__y.png`) get `~2`, `~3`, ... before the extension, in leaf order.
 The folder is built beside OUT and renamed into place, so OUT is never half-written; it
-gets the permissions a new folder would (0777 less the umask, as `cp -r` gives). A
+gets the permissions `mkdir` would give it (0777 less the umask, keeping a setgid bit
+inherited from its parent). A
 non-empty OUT is refused unless `replace` is set, which replaces OUT entirely.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -74,7 +76,7 @@ def write_cluster_folders(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     files = flat_names(tree.names)
     try:
-        os.chmod(staging, new_mode(0o777))
+        os.chmod(staging, new_mode(0o777) | (staging.stat().st_mode & stat.S_ISGID))
         for name in names:
             (staging / name).mkdir()
         for file, source, cluster in zip(files, sources, clusters, strict=True):

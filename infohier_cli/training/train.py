@@ -145,6 +145,9 @@ def read_samples(
     for sample_id, reason in incomplete:
         say(f"warning: skipped sample {sample_id!r} ({reason})")
     if resumed:
+        found = [sample.id for sample in samples]
+        if not set(found) <= set(resumed.samples):  # refused before decoding anything
+            raise UserError(changed_images(resumed.samples, found, folder))
         channels = resumed.in_channels
     else:
         resolved = resolve_spec(
@@ -258,17 +261,12 @@ def train(
             progress=progress and env.is_main,
             largest=auto_size_max(torch_device),
         )
-        if resumed and images.ids != resumed.samples:
+        if resumed and images.ids != resumed.samples:  # now unreadable
             raise UserError(changed_images(resumed.samples, images.ids, folder))
         # a misfit of --init-from is refused before anything is written
         start = encoder_start(init, config, images.spec.channels) if init else None
         if len(images) < 3:
             raise UserError(f"need at least 3 readable images to train, found {len(images)}")
-        if env.is_main:  # --overwrite clears the old run only once the new one can start
-            if overwrite:
-                run.clear()
-            run.create()
-            run.write_skipped(skipped)
         config = plan_epochs(config, len(images))
         if not resumed:
             say(describe_plan(config, len(images)))
@@ -282,6 +280,13 @@ def train(
             config, images.spec.channels, torch_device, env, resumed, sync_bn, start
         )
         loader = make_loader(images, config, env, n_workers, torch_device)
+        # --overwrite clears the old run only once the new one can start (under torchrun,
+        # after DDP's first broadcast: every rank has read its --init-from by then)
+        if env.is_main:
+            if overwrite:
+                run.clear()
+            run.create()
+            run.write_skipped(skipped)
 
         def save(epoch: int) -> None:
             if env.is_main:

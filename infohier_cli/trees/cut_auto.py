@@ -162,6 +162,6 @@ def leaf_latents(tree: Tree, embeddings_file) -> np.ndarray:
     if missing:
         raise UserError(
             f"{len(missing)} leaves (e.g. {missing[0]!r}) are not in {embeddings_file}; "
-            "pass --embeddings"
+            "give the embeddings of the run that made the tree (--embeddings)"
         )
     return emb.latent[[row[name] for name in tree.names]]
