@@ -145,9 +145,6 @@ def read_samples(
     for sample_id, reason in incomplete:
         say(f"warning: skipped sample {sample_id!r} ({reason})")
     if resumed:
-        found = [sample.id for sample in samples]
-        if not set(found) <= set(resumed.samples):  # refused before decoding anything
-            raise UserError(changed_images(resumed.samples, found, folder))
         channels = resumed.in_channels
     else:
         resolved = resolve_spec(
@@ -261,7 +258,7 @@ def train(
             progress=progress and env.is_main,
             largest=auto_size_max(torch_device),
         )
-        if resumed and images.ids != resumed.samples:  # now unreadable
+        if resumed and images.ids != resumed.samples:  # files skipped before may stay
             raise UserError(changed_images(resumed.samples, images.ids, folder))
         # a misfit of --init-from is refused before anything is written
         start = encoder_start(init, config, images.spec.channels) if init else None
