@@ -2,8 +2,11 @@
 
 A reader never sees a half-written file, and an interrupted write leaves the old file intact.
 Only regular files (or new paths) are replaced that way: a FIFO, a character device
-(`/dev/stdout`, `/dev/null`), or a pipe from process substitution is written straight
-through. Temporary names are unique (`.NAME.XXXXXXXX.tmp`, mkstemp); the file gets the
+(`/dev/null`), a pipe from process substitution, and any path under /dev or /proc or
+reached through a link into them (`/dev/stdout`, `/dev/fd/1`, a link to
+`/proc/self/fd/1`: the caller's own streams, even when redirected to a file) are written
+straight through. Any other link is followed: the file it points to is replaced, the link
+kept. Temporary names are unique (`.NAME.XXXXXXXX.tmp`, mkstemp); the file gets the
 permissions a new file would get (0666 less the umask, as `cp` gives). A target that is a
 folder, or that cannot be written (read-only place, full disk), is a UserError.
 """
@@ -43,7 +46,7 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     target = Path(target)
     if target.is_dir():
         raise UserError(f"cannot write {target}: it is a folder")
-    if target.exists() and not target.is_file():
+    if written_through(target):
         try:
             yield target
         except OSError as error:
@@ -51,6 +54,7 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
                 raise _cannot_write(target, error) from None
             raise
         return
+    target = Path(os.path.realpath(target))  # a link stays, the file it names is replaced
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -71,6 +75,22 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def written_through(target: Path) -> bool:
+    """Whether `target` is written in place rather than replaced (module docstring): an
+    existing non-regular file, or a path under /dev or /proc, or a chain of links through
+    one."""
+    if target.exists() and not target.is_file():
+        return True
+    path = Path(os.path.abspath(target))
+    for _ in range(40):  # the kernel's own limit on links in a chain
+        if path.parts[1:2] in (("dev",), ("proc",)):
+            return True
+        if not path.is_symlink():
+            return False
+        path = Path(os.path.abspath(path.parent / os.readlink(path)))
+    return False
+
+
 @contextlib.contextmanager
 def atomic_open(target: Path | str, mode: str = "w", **kwargs) -> Iterator[IO]:
     """Open a temporary file for writing; it replaces `target` when the block ends cleanly."""
@@ -84,10 +104,17 @@ def open_output(target: Path | str | None, **kwargs) -> Iterator[IO]:
     import sys
 
     if target is None or str(target) == "-":
+        if sys.stdout is None:
+            raise UserError("stdout is closed: give --out FILE")
         if kwargs.get("errors") and hasattr(sys.stdout, "reconfigure"):
             sys.stdout.reconfigure(errors=kwargs["errors"])  # names that are not UTF-8
-        yield sys.stdout
-        sys.stdout.flush()
+        try:
+            yield sys.stdout
+            sys.stdout.flush()
+        except OSError as error:
+            if error.errno in WRITE_ERRNOS:
+                raise _cannot_write(Path("stdout"), error) from None
+            raise
         return
     with atomic_open(target, "w", **kwargs) as handle:
         yield handle

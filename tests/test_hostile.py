@@ -229,6 +229,8 @@ def test_output_paths_that_are_not_regular_files(trained, tmp_path):
 
 
 def test_broken_pipe_and_usage_errors_are_quiet_one_liners(trained, tmp_path):
+    import contextlib
+    import os
     import subprocess
     import sys
 
@@ -244,6 +246,30 @@ def test_broken_pipe_and_usage_errors_are_quiet_one_liners(trained, tmp_path):
     pipe.stdout.close()
     assert pipe.stderr.read() == b"" and pipe.wait() in (0, 1, 141)
     pipe.stderr.close()
+    streams = tmp_path / "streams"
+    streams.mkdir()
+    (streams / "my stdout").symlink_to("/proc/self/fd/1")  # a link into /proc: the stream
+    with open(streams / "captured.csv", "wb") as captured:  # stdout redirected to a file
+        args = [*cli, "export", str(tree_file), "--cut", "2", "--out", str(streams / "my stdout")]
+        assert subprocess.run(args, stdout=captured).returncode == 0
+    assert (streams / "my stdout").is_symlink() and b"path,k2" in (
+        streams / "captured.csv"
+    ).read_bytes()
+    (streams / "a link").symlink_to("real.csv")  # any other link: the file it names is written
+    assert invoke("export", tree_file, "--cut", "2", "--out", streams / "a link").exit_code == 0
+    assert (streams / "a link").is_symlink() and (streams / "real.csv").is_file()
+    for stdout in (["/dev/full"] if Path("/dev/full").exists() else []) + [None]:
+        with open(stdout, "wb") if stdout else contextlib.nullcontext() as target:
+            out = subprocess.run(  # stdout on a full disk, then stdout closed
+                [*cli, "export", str(tree_file), "--cut", "2", "--out", "-"],
+                stdout=target if stdout else None, stderr=subprocess.PIPE, text=True,
+                **({} if stdout else {"pass_fds": (), "preexec_fn": lambda: os.close(1)}),
+            )  # fmt: skip
+        assert (
+            out.returncode == 2
+            and out.stderr.startswith("error: ")
+            and "Traceback" not in out.stderr
+        )
     for args in (["train", "--channels"], ["train", "x", "--bogus"], ["nope"]):
         out = subprocess.run([*cli, *args], capture_output=True, text=True)
         lines = out.stderr.strip().splitlines()

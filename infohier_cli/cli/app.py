@@ -673,8 +673,12 @@ def main() -> None:
         from typer._click.exceptions import ClickException
     except ImportError:  # typer < 0.20 uses click itself
         from click.exceptions import ClickException
+    from infohier_cli.atomic import WRITE_ERRNOS
+
     try:
         code = app(prog_name="infohier", standalone_mode=False)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # a full disk behind stdout is reported here, not at exit
     except ClickException as error:
         context = getattr(error, "ctx", None)
         command = context.command_path if context is not None else "infohier"
@@ -686,6 +690,12 @@ def main() -> None:
     except BrokenPipeError:
         quiet_stdout()
         sys.exit(141)
+    except OSError as error:  # stdout on a full disk (`> /dev/full`); files are UserErrors
+        if error.errno not in WRITE_ERRNOS:
+            raise
+        quiet_stdout()
+        print(f"error: cannot write stdout: {error.strerror}", file=sys.stderr)
+        sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
 
 
