@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -288,6 +289,12 @@ class TrainConfig:
                 config_field.metadata.get("min"),
                 config_field.metadata.get("max"),
             )
+            if isinstance(value, float) and not math.isfinite(value):
+                bounds.append((False, f"{option_name(config_field)} must be a finite number"))
+                continue
+            if isinstance(value, int) and not -(2**63) < value < 2**63:
+                bounds.append((False, f"{option_name(config_field)} must lie within ±2^63"))
+                continue
             if choices and value not in choices:
                 bounds.append((False, f"{option_name(config_field)} must be one of {choices}"))
             if low is not None and value < low:

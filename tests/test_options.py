@@ -106,6 +106,12 @@ def test_tree_source_choices_come_from_the_registry(monkeypatch):
         ({"blur_prob": 1.5}, "--blur-prob must lie in"),
         ({"proj_dim": 0}, "--proj-dim must be at least 1"),
         ({"weight_decay": -1.0}, "--weight-decay must be at least 0"),
+        ({"lr": float("inf")}, "--lr must be a finite number"),
+        ({"weight_decay": float("nan")}, "--weight-decay must be a finite number"),
+        ({"lambda_hc": float("nan")}, "--lambda-hc must be a finite number"),
+        ({"max_megapixels": float("inf")}, "--max-megapixels must be a finite number"),
+        ({"jitter": float("nan")}, "--jitter must be a finite number"),
+        ({"seed": 10**20}, "--seed must lie within"),
     ],
 )
 def test_config_validation_names_the_option(changes, message):
