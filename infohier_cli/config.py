@@ -174,7 +174,8 @@ class TrainConfig:
     )
     time_budget: str = setting(
         "0",
-        "Train for this long instead (e.g. 90s, 10m, 1.5h; 0 = no budget): the epochs are "
+        "Train for this long instead (e.g. 90s, 10m, 1.5h; a bare number is minutes; 0 = no "
+        "budget): the epochs are "
         "planned from the measured epoch times and re-planned after every epoch.",
     )
     batch_size: int = setting(64, "Global batch size: images per step over all processes.", min=3)

@@ -127,7 +127,10 @@ class RunDir:
     def clear(self) -> None:
         """Remove the run's files (for --overwrite): the folder starts clean."""
         for path in (self.checkpoint, self.embeddings, self.skipped, self.log):
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                raise UserError(f"--overwrite cannot remove {path}: {error.strerror}") from None
 
     def write_skipped(self, skipped: Sequence[tuple[str, str]]) -> None:
         """Record the skipped files (path<TAB>reason per line), atomically."""
@@ -135,8 +138,11 @@ class RunDir:
 
     def append_log(self, entry: dict[str, Any]) -> None:
         """Add one JSON line to the training log, rewriting it atomically."""
-        previous = self.log.read_text(encoding="utf-8") if self.log.exists() else ""
-        with atomic_open(self.log, "w", encoding="utf-8") as handle:
+        text = {"encoding": "utf-8", "errors": "surrogateescape"}  # a damaged log kept as is
+        previous = self.log.read_text(**text) if self.log.exists() else ""
+        if previous and not previous.endswith("\n"):  # a cut-off last line stays its own
+            previous += "\n"
+        with atomic_open(self.log, "w", **text) as handle:
             handle.write(previous + json.dumps(entry) + "\n")
 
 

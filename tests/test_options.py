@@ -210,3 +210,10 @@ def test_run_dir_knows_every_file():
         "skipped.txt",
         "train_log.jsonl",
     ]
+
+
+def test_append_log_keeps_a_damaged_log_line_by_line(tmp_path):
+    run = RunDir(tmp_path)
+    run.log.write_bytes(b'{"epoch": 2}\n\xff\xfe\n{"epoch": 3')  # garbage, a cut-off line
+    run.append_log({"epoch": 4})
+    assert run.log.read_bytes() == b'{"epoch": 2}\n\xff\xfe\n{"epoch": 3\n{"epoch": 4}\n'

@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 
 from infohier_cli.cli import app
 from infohier_cli.embeddings import Embeddings, save_embeddings
-from infohier_cli.errors import UserError
 from infohier_cli.report.clusters import cluster_members, cluster_view, expandable, leaf_spans
 from infohier_cli.report.curves import read_log, training_charts
 from infohier_cli.report.dendrogram import members
@@ -97,9 +96,10 @@ def test_training_charts_draw_each_loss_and_skip_the_warm_up(tmp_path: Path):
     assert counts == [3, 5, 5]  # hierarchical only from epoch 3, when it was on
     assert [e for e in charts[0].iter() if e.tag == "line"]  # the marker at epoch 3
     assert read_log(tmp_path / "none.jsonl") == [] and training_charts([]) == ""
-    log.write_text('{"epoch": 1}\n[1, 2]\n')
-    with pytest.raises(UserError, match="line 2"):
-        read_log(log)
+    log.write_bytes(b'{"epoch": 1}\n[1, 2]\n\xff\xfe garbage\n{"epoch": 2}\n')
+    notes = []
+    assert read_log(log, notes.append) == [{"epoch": 1}, {"epoch": 2}]  # damaged lines out
+    assert len(notes) == 1 and "2 line(s)" in notes[0] and "line 2" in notes[0]
 
 
 def test_names_are_escaped_once_and_undecodable_bytes_shown_as_replacement():

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 from pathlib import Path
-
-from infohier_cli.errors import UserError
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 LOSSES = ("loss", "contrastive", "hierarchical")
@@ -26,23 +24,28 @@ MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 64, 16, 40, 36
 LEGEND_STEP = 90  # px between legend entries (right-aligned above the plot)
 
 
-def read_log(path: Path) -> list[dict]:
+def read_log(path: Path, warn: Callable[[str], None] = print) -> list[dict]:
     """The epochs of a `train_log.jsonl` (one JSON object a line); [] when there is none.
-    UserError naming the line when one is not a JSON object."""
+    A line that is not a JSON object (a damaged log) is left out, with a note naming it."""
     path = Path(path)
     if not path.is_file():
         return []
-    entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    entries, bad = [], []
+    text = path.read_text(encoding="utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
             entry = None
-        if not isinstance(entry, dict):
-            raise UserError(f"{path}, line {number}: not a training log entry (JSON object)")
-        entries.append(entry)
+        if isinstance(entry, dict):
+            entries.append(entry)
+        else:
+            bad.append(number)
+    if bad:
+        warn(f"note: {path}: {len(bad)} line(s) are not training log entries (first: line "
+             f"{bad[0]}); the curves leave them out")  # fmt: skip
     return entries
 
 

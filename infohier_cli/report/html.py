@@ -106,8 +106,9 @@ class RunFacts:
     log: list[dict]
 
 
-def run_facts(run: RunDir) -> RunFacts:
-    """The run's settings (from its checkpoint), a summary, and its training log."""
+def run_facts(run: RunDir, warn: Callable[[str], None] = print) -> RunFacts:
+    """The run's settings (from its checkpoint), a summary, and its training log (a note
+    through `warn` for damaged log lines)."""
     state = load_checkpoint(run.checkpoint)
     config = config_of(state)
     rows = [
@@ -119,7 +120,7 @@ def run_facts(run: RunDir) -> RunFacts:
         ("input channels", str(int(state["in_channels"]))),
         ("infohier version", str(state.get("version") or "?")),
     ]
-    return RunFacts(asdict(config), str(state.get("folder", "")), rows, read_log(run.log))
+    return RunFacts(asdict(config), str(state.get("folder", "")), rows, read_log(run.log, warn))
 
 
 def _count_skipped(path: Path) -> str:
@@ -161,7 +162,7 @@ def make_report(
     from infohier_cli.trees.files import read_tree
     from infohier_cli.trees.registry import build_tree
 
-    facts = run_facts(run)
+    facts = run_facts(run, warn)
     embeddings_file = Path(embeddings_file or run.embeddings)
     if images is not None and not Path(images).is_dir():
         raise UserError(f"--images: no such folder: {images}")
