@@ -75,7 +75,8 @@ def load_embeddings(path: Path, with_latent: bool = True) -> Embeddings:
 
 
 def check_arrays(path: Path, paths: np.ndarray, disk: np.ndarray, latent: np.ndarray | None):
-    """UserError unless the arrays are one row per sample, numeric, 2-D and finite."""
+    """UserError unless the arrays are one row per sample (each path once), numeric, 2-D
+    and finite."""
     for name, values in (("disk", disk), ("latent", latent)):
         if values is None:
             continue
@@ -93,6 +94,8 @@ def check_arrays(path: Path, paths: np.ndarray, disk: np.ndarray, latent: np.nda
     rows = len(paths) if latent is None else len(latent)
     if not (len(paths) == rows == len(disk)) or len(paths) == 0:
         raise UserError(f"embeddings {path} are inconsistent or empty")
+    if len(np.unique(paths)) < len(paths):
+        raise UserError(f"embeddings {path}: a path appears in more than one row")
 
 
 def write_csv(path: Path | str | None, embeddings: Embeddings, with_latent: bool) -> None:

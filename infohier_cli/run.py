@@ -146,9 +146,12 @@ class RunDir:
             handle.write(previous + json.dumps(entry) + "\n")
 
 
-def refuse_run_files(out: Path | str | None, option: str = "--out") -> None:
+def refuse_output(
+    out: Path | str | None, option: str = "--out", inputs: Sequence[Path | str | None] = ()
+) -> None:
     """UserError if the output `out` would replace a file of a run folder (a folder that
-    holds a checkpoint): only `train` and `embed` of that run's own images write there."""
+    holds a checkpoint: only `train` and `embed` of that run's own images write there) or
+    one of the command's own `inputs` (the same file, by any path)."""
     if out is None or str(out) in ("", "-"):
         return
     out = Path(out)
@@ -157,6 +160,10 @@ def refuse_run_files(out: Path | str | None, option: str = "--out") -> None:
         raise UserError(
             f"{option} {out} would overwrite the run's own {out.name}; choose another file"
         )
+    for source in inputs:
+        if source is not None and out.exists() and Path(source).exists():
+            if os.path.samefile(out, source):
+                raise UserError(f"{option} {out} is this command's input; choose another file")
 
 
 def write_skipped(path: Path, skipped: Sequence[tuple[str, str]]) -> None:

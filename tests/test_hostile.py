@@ -560,3 +560,29 @@ def leaves(node: dict) -> list[dict]:
     """The leaf entries under a node of a tree's JSON, in order."""
     children = node.get("children")
     return [leaf for child in children for leaf in leaves(child)] if children else [node]
+
+
+def test_bad_tree_files_and_outputs_onto_inputs_are_one_line_errors(trained, tmp_path):
+    tree_file = tmp_path / "t.nwk"
+    assert invoke("tree", "--run", trained, "--out", tree_file).exit_code == 0
+    for text, message in [
+        ("(a:1,(a:1,c:1):1);", "'a' appears more than once"),
+        ("(a:1,(:1,c:1):1);", "no name"),
+        ("(a:nan,(b:inf,c:1):1);", "not a finite number"),
+    ]:
+        bad = tmp_path / "bad.nwk"
+        bad.write_text(text)
+        assert message in one_line_error(invoke("export", bad, "--cut", "2", "--out", "-"))
+    json_file = tmp_path / "t.json"
+    assert invoke("export", tree_file, "--out", json_file).exit_code == 0
+    json_file.write_bytes(b"\xef\xbb\xbf" + json_file.read_bytes())  # a BOM
+    assert invoke("export", json_file, "--cut", "2", "--out", "-").exit_code == 0
+    before = tree_file.read_bytes()
+    line = one_line_error(invoke("export", tree_file, "--cut", "2", "--out", tree_file))
+    assert "input" in line and tree_file.read_bytes() == before
+    result = invoke("eval", tree_file, "--labels-from-folders", "--depth", 10**12)
+    assert result.exit_code == 0, result.output  # levels up to the deepest path only
+    if Path("/dev/full").exists():
+        result = invoke("tree", "--run", trained, "--labels", "id", "--out", "/dev/full")
+        assert "--labels id needs a file" in one_line_error(result)
+        assert not Path("/dev/full.ids.tsv").exists()

@@ -19,7 +19,7 @@ from infohier_cli.cli.options import choice_enum, config_options, given_settings
 from infohier_cli.embeddings import EMBED_FORMATS
 from infohier_cli.errors import UserError
 from infohier_cli.report.plot import PLOT_LAYOUTS
-from infohier_cli.run import RunDir, refuse_run_files
+from infohier_cli.run import RunDir, refuse_output
 from infohier_cli.trees.cut_auto import AUTO_CRITERIA
 from infohier_cli.trees.files import EXPORT_FORMATS, LABEL_MODES, TREE_FORMATS
 from infohier_cli.trees.registry import source_names
@@ -310,7 +310,7 @@ def tree(
     from infohier_cli.trees.files import check_labels, write_tree
     from infohier_cli.trees.registry import build_tree
 
-    refuse_run_files(out)
+    refuse_output(out, inputs=[embeddings])
     check_labels(out, labels.value)
     source_file = embeddings or RunDir(run).embeddings
     fmt = format.value if format else ("json" if out.suffix.lower() == ".json" else "newick")
@@ -423,16 +423,16 @@ def export(
         raise UserError("nothing to do: give --out, --cut, --plot, --dendrogram or --folders")
     if folders is not None and (not cut or images is None):
         raise UserError("--folders needs --cut K (or auto) and --images FOLDER")
-    refuse_run_files(out)
+    refuse_output(out, inputs=[tree_file, embeddings])
     if plot is not None:
         from infohier_cli.report.plot import plot_format
 
-        refuse_run_files(plot, "--plot")
+        refuse_output(plot, "--plot", [tree_file, embeddings])
         plot_format(plot)
     if dendrogram is not None:
         from infohier_cli.report.dendrogram import dendrogram_format
 
-        refuse_run_files(dendrogram, "--dendrogram")
+        refuse_output(dendrogram, "--dendrogram", [tree_file, embeddings])
         dendrogram_format(dendrogram)
     cuts = parse_cuts(cut or [])
     embeddings_file = embeddings or RunDir(DEFAULT_RUN).embeddings
@@ -512,7 +512,7 @@ def report(
     from infohier_cli.report.html import Layout, make_report
     from infohier_cli.trees.cut_auto import parse_cuts
 
-    refuse_run_files(out)
+    refuse_output(out, inputs=[tree_file, embeddings])
     make_report(
         out,
         RunDir(run),
@@ -573,7 +573,7 @@ def assign(
     from infohier_cli.assign import assign_folder
 
     _require_folder(folder)
-    refuse_run_files(out)
+    refuse_output(out, inputs=[tree_file])
     fmt = format.value if format else ("json" if out.suffix.lower() == ".json" else "csv")
     placement = assign_folder(
         folder, run, tree_file, cut or [], neighbours, out, fmt,

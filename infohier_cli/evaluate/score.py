@@ -50,7 +50,8 @@ def read_label_levels(
                     f"in {labels_csv} (e.g. {conflicting[0]!r}); the last row counts"
                 )
     else:
-        for depth in range(1, (folder_depth or 1) + 1):
+        deepest = max(len(name.split("/")) for name in tree.names) - 1
+        for depth in range(1, max(1, min(folder_depth or 1, deepest)) + 1):
             levels[f"folder-{depth}"] = {
                 name: name.split("/")[-1 - depth]
                 for name in tree.names

@@ -7,7 +7,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from infohier_cli.atomic import atomic_open, open_output
+import numpy as np
+
+from infohier_cli.atomic import atomic_open, open_output, written_through
 from infohier_cli.errors import UserError
 from infohier_cli.tables import TableWriter
 from infohier_cli.trees.tree import Tree
@@ -18,8 +20,9 @@ LABEL_MODES = ("path", "stem", "id")  # leaf labels: sample id, its file stem, o
 
 
 def check_labels(out: Path | str, labels: str) -> None:
-    """UserError for `--labels id` to stdout: the ids would have no map to their paths."""
-    if labels == "id" and str(out) == "-":
+    """UserError for `--labels id` to stdout, a pipe or a device: the map of the ids to
+    their paths goes to OUT.ids.tsv, beside a regular file."""
+    if labels == "id" and (str(out) == "-" or written_through(Path(out))):
         raise UserError("--labels id needs a file --out: OUT.ids.tsv maps the ids to paths")
 
 
@@ -78,9 +81,19 @@ def read_tree(path: Path) -> Tree:
     # newline="": a CR inside a quoted name is part of the name, not a line end
     with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
         text = handle.read()
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors add
     if not text.strip():
         raise UserError(f"{path} is empty")
-    return Tree.from_json(text) if text.lstrip().startswith("{") else Tree.from_newick(text)
+    tree = Tree.from_json(text) if text.lstrip().startswith("{") else Tree.from_newick(text)
+    if "" in tree.names:
+        raise UserError(f"{path}: a leaf has no name")
+    if len(set(tree.names)) < tree.n:
+        seen: set[str] = set()
+        twice = next(name for name in tree.names if name in seen or seen.add(name))
+        raise UserError(f"{path}: the leaf name {twice!r} appears more than once")
+    if not np.isfinite(tree.linkage[:, 2]).all():
+        raise UserError(f"{path}: a branch length or merge height is not a finite number")
+    return tree
 
 
 def attach_points(tree: Tree, embeddings_file: Path) -> Tree:
