@@ -49,6 +49,9 @@ RunOption = Annotated[
 DeviceOption = Annotated[
     str, typer.Option(help="auto (CUDA when present), cpu, cuda or cuda:N.", show_default=True)
 ]
+ForwardBatchOption = Annotated[
+    int, typer.Option(help="Images per forward pass.", min=1, max=1 << 20, show_default=True)
+]
 WorkersOption = Annotated[
     int | None,
     typer.Option(help="Data-loading processes.", min=0, show_default="0 on CPU, up to 8 on CUDA"),
@@ -212,9 +215,7 @@ def embed(
     with_latent: Annotated[
         bool, typer.Option(help="csv: add the latent columns z0..zD-1.", show_default=True)
     ] = False,
-    batch_size: Annotated[
-        int, typer.Option(help="Images per forward pass.", min=1, show_default=True)
-    ] = 256,
+    batch_size: ForwardBatchOption = 256,
     device: DeviceOption = "auto",
     workers: WorkersOption = None,
     group: GroupOption = None,
@@ -561,9 +562,7 @@ def assign(
             "--format", help="csv or json.", show_default="from --out's extension, else csv"
         ),
     ] = None,
-    batch_size: Annotated[
-        int, typer.Option(help="Images per forward pass.", min=1, show_default=True)
-    ] = 256,
+    batch_size: ForwardBatchOption = 256,
     device: DeviceOption = "auto",
     workers: WorkersOption = None,
     group: GroupOption = None,
