@@ -89,7 +89,8 @@ def test_cli_cut_auto_reports_k_and_writes_it(tmp_path: Path):
     (tmp_path / "t.nwk").write_text(tree.to_newick(), encoding="utf-8")
     save_embeddings(tmp_path / "e.npz", Embeddings(tree.names, points, points[:, :2] / 100))
     runner = CliRunner()
-    result = runner.invoke(app, ["export", str(tmp_path / "t.nwk"), "--cut", "auto", "--cut", "2"])
+    cuts = ["--cut", "auto", "--cut", "2", "--cut", "4", "--cut", "2"]  # k4 and k2 twice each
+    result = runner.invoke(app, ["export", str(tmp_path / "t.nwk"), *cuts])
     assert result.exit_code == 0, result.output
     assert "cut auto: k=4" in result.stderr
     rows = list(csv.reader(io.StringIO(result.stdout)))

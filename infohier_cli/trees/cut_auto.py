@@ -144,12 +144,13 @@ def resolve_cuts(
     latent: np.ndarray | None = None,
     warn=print,
 ) -> list[int]:
-    """Replace 'auto' in `cuts` by the chosen k, saying which and why through `warn`."""
-    if "auto" not in cuts:
-        return [int(k) for k in cuts]
-    chosen = choose_k(tree, criterion, latent)
-    warn(chosen.reason)
-    return [chosen.k if k == "auto" else int(k) for k in cuts]
+    """Replace 'auto' in `cuts` by the chosen k, saying which and why through `warn`;
+    a k given twice (or chosen by 'auto' and given too) is kept once, where it first is."""
+    if "auto" in cuts:
+        chosen = choose_k(tree, criterion, latent)
+        warn(chosen.reason)
+        cuts = [chosen.k if k == "auto" else k for k in cuts]
+    return list(dict.fromkeys(int(k) for k in cuts))
 
 
 def leaf_latents(tree: Tree, embeddings_file) -> np.ndarray:
