@@ -108,13 +108,8 @@ def open_output(target: Path | str | None, **kwargs) -> Iterator[IO]:
             raise UserError("stdout is closed: give --out FILE")
         if kwargs.get("errors") and hasattr(sys.stdout, "reconfigure"):
             sys.stdout.reconfigure(errors=kwargs["errors"])  # names that are not UTF-8
-        try:
-            yield sys.stdout
-            sys.stdout.flush()
-        except OSError as error:
-            if error.errno in WRITE_ERRNOS:
-                raise _cannot_write(Path("stdout"), error) from None
-            raise
+        yield sys.stdout  # a write error here (a full disk) is reported by cli.app.main
+        sys.stdout.flush()
         return
     with atomic_open(target, "w", **kwargs) as handle:
         yield handle

@@ -35,10 +35,11 @@ def discover_images(root: Path) -> list[str]:
     real_dirs: set[tuple[int, int]] | None = None  # listed at the first folder link met
     seen_dirs: set[tuple[int, int]] = set()
     for dirpath, dirnames, filenames in _walk(root, followlinks=True):
-        if _identity(dirpath) in seen_dirs:
+        identity = _identity(dirpath)
+        if identity in seen_dirs:
             dirnames[:] = []
             continue
-        seen_dirs.add(_identity(dirpath))
+        seen_dirs.add(identity)
         links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
         if links and real_dirs is None:
             real_dirs = {_identity(path) for path, _, _ in _walk(root, followlinks=False)}

@@ -4,6 +4,7 @@ and the disk plot (`infohier export`)."""
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -88,8 +89,7 @@ def read_tree(path: Path) -> Tree:
     if "" in tree.names:
         raise UserError(f"{path}: a leaf has no name")
     if len(set(tree.names)) < tree.n:
-        seen: set[str] = set()
-        twice = next(name for name in tree.names if name in seen or seen.add(name))
+        twice = next(name for name, count in Counter(tree.names).items() if count > 1)
         raise UserError(f"{path}: the leaf name {twice!r} appears more than once")
     if not np.isfinite(tree.linkage[:, 2]).all():
         raise UserError(f"{path}: a branch length or merge height is not a finite number")
