@@ -1,17 +1,23 @@
-"""Does averaging each image's latent over random views make the default tree purer?
+"""Does averaging each image's latent over several views of it make the tree purer?
 
-usage: python benchmarks/view_average.py RUN_DIR=LABELLED_FOLDER [...] [--views 8] [--crop 0.6]
+usage: python benchmarks/view_average.py RUN_DIR=LABELLED_FOLDER [...] [--views 8]
+       [--crop 0.6] [--tree single]
 
-For each trained run, the latents of the folder's images are computed three ways with the
+For each trained run, the latents of the folder's images are computed four ways with the
 run's model (eval mode): the plain forward pass (what `infohier train` stores), the mean
-over `--views` random views, and the mean over the plain image and those views:
+over `--views` random views, the mean over the plain image and those views:
 
     z̄(x) = (f(x) + Σ_k f(v_k(x))) / (K + 1),   v_k ~ the run's own view pipeline
            (training/augment.py) with the crop's smallest area set to `--crop`
 
-and each is scored on the tree `infohier tree` makes by default up to 10,000 images
-(single linkage on the latents), class / superclass dendrogram purity. Views are seeded
-(torch seed 0), so a row is reproducible on the CPU.
+and the mean over the image's 8 flips and quarter turns, which no flip or turn of the
+image changes (what `--latent-symmetry dihedral` stores, embed.py `pooled_forward`):
+
+    z̄_D4(x) = (1/8) Σ_{g ∈ D4} f(g x)
+
+Each is scored on the tree named by `--tree` (a `--source` of `infohier tree`; session 4's
+rows used `single`, the default tree then), class / superclass dendrogram purity. Views are
+seeded (torch seed 0), so a row is reproducible on the CPU.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import torch
 
 from infohier_cli.data import ImageSpec, scan_folder
 from infohier_cli.data.group import folder_samples
+from infohier_cli.embed import pooled_forward
 from infohier_cli.embeddings import Embeddings, load_embeddings
 from infohier_cli.evaluate.metrics import dendrogram_purity
 from infohier_cli.evaluate.score import read_label_levels
@@ -34,21 +41,22 @@ from infohier_cli.trees.registry import BUILDERS
 BATCH = 256
 
 
-def latents(model, images: torch.Tensor) -> torch.Tensor:
-    """(N, C, S, S) -> (N, D) latents, in batches."""
-    return torch.cat([model(images[i : i + BATCH])[0] for i in range(0, len(images), BATCH)])
+def latents(model, images: torch.Tensor, symmetry: str = "none") -> torch.Tensor:
+    """(N, C, S, S) -> (N, D) latents pooled over `symmetry`'s mirror images, in batches."""
+    batches = (images[i : i + BATCH] for i in range(0, len(images), BATCH))
+    return torch.cat([pooled_forward(model, batch, symmetry)[0] for batch in batches])
 
 
-def purities(emb: Embeddings, latent: torch.Tensor, folder: Path) -> str:
-    """'class / superclass' dendrogram purity of single linkage on `latent`."""
-    tree = BUILDERS["single"].build(dataclasses.replace(emb, latent=latent.numpy()))
+def purities(emb: Embeddings, latent: torch.Tensor, folder: Path, tree_name: str) -> str:
+    """'class / superclass' dendrogram purity of the `tree_name` tree of `latent`."""
+    tree = BUILDERS[tree_name].build(dataclasses.replace(emb, latent=latent.numpy()))
     codes, _ = read_label_levels(tree, folder / "labels.csv", None)
     return " / ".join(f"{dendrogram_purity(tree, labels):.3f}" for labels in codes.values())
 
 
 @torch.inference_mode()
-def row(run: Path, folder: Path, views: int, crop: float) -> str:
-    """One table row: the run's name and its three scores."""
+def row(run: Path, folder: Path, views: int, crop: float, tree_name: str) -> str:
+    """One table row: the run's name and its four scores."""
     model, checkpoint = load_model(RunDir(run).checkpoint)
     model.eval()
     config = checkpoint.config.replace(crop_scale_min=crop)
@@ -68,11 +76,13 @@ def row(run: Path, folder: Path, views: int, crop: float) -> str:
     viewed = torch.stack(
         [latents(model, torch.stack([view(x) for x in stack])) for _ in range(views)]
     )
-    scores = [
-        purities(emb, plain, folder),
-        purities(emb, viewed.mean(dim=0), folder),
-        purities(emb, (viewed.sum(dim=0) + plain) / (views + 1), folder),
+    averages = [
+        plain,
+        viewed.mean(dim=0),
+        (viewed.sum(dim=0) + plain) / (views + 1),
+        latents(model, stack, "dihedral"),
     ]
+    scores = [purities(emb, latent, folder, tree_name) for latent in averages]
     return f"| {folder.name} | {run.name} | " + " | ".join(scores) + " |"
 
 
@@ -81,13 +91,15 @@ def main() -> None:
     parser.add_argument("rows", nargs="+", help="RUN_DIR=LABELLED_FOLDER")
     parser.add_argument("--views", type=int, default=8)
     parser.add_argument("--crop", type=float, default=0.6)
+    parser.add_argument("--tree", default="single", choices=sorted(BUILDERS))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print("| folder | run | plain | mean of views | mean of views and plain |")
-    print("|---|---|---|---|---|")
+    print(f"tree: {args.tree}")
+    print("| folder | run | plain | mean of views | mean of views and plain | dihedral orbit |")
+    print("|---|---|---|---|---|---|")
     for spec in args.rows:
         run, folder = (Path(part) for part in spec.split("=", 1))
-        print(row(run, folder, args.views, args.crop), flush=True)
+        print(row(run, folder, args.views, args.crop, args.tree), flush=True)
 
 
 if __name__ == "__main__":

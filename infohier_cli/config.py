@@ -65,6 +65,7 @@ def setting(
     resumable: bool = False,
     shown: str | None = None,
     auto: Any = None,
+    before: Any = None,
 ) -> Any:
     """A TrainConfig field with its command-line metadata.
 
@@ -73,7 +74,9 @@ def setting(
     `min`/`max`: bounds checked with the other validation (a UserError names the flag);
     `resumable`: `--resume` may change it; `shown`: the default as `--help` words it, when
     the value itself says little (an empty string, say); `auto`: the value that lets train
-    choose (a new run stores its choice, and `--resume` given `auto` keeps that choice).
+    choose (a new run stores its choice, and `--resume` given `auto` keeps that choice);
+    `before`: the value a checkpoint written before the field existed ran with (read back
+    when its stored config lacks the field; None = the default).
     """
     return field(
         default=default,
@@ -86,6 +89,7 @@ def setting(
             "resumable": resumable,
             "shown": shown,
             "auto": auto,
+            "before": before,
         },
     )
 
@@ -109,8 +113,8 @@ class TrainConfig:
     Optimisation: `epochs` (0 = auto from `steps`, or from `time_budget`: see
     training/plan.py), `batch_size` (global), `lr`, `encoder_lr_scale`, `weight_decay`,
     `warmup_epochs`. Augmentation: `symmetry`, `crop_scale_min`, `blur_prob`, `jitter`,
-    `color_jitter`. `seed`. Samples: `group` (several channel files per sample,
-    data/group.py; "" = one file each). Start: `init_from` (the
+    `color_jitter`. Embedding: `latent_symmetry`. `seed`. Samples: `group` (several
+    channel files per sample, data/group.py; "" = one file each). Start: `init_from` (the
     encoder's first weights, training/init_from.py; "" = random; kept as provenance).
     Each field's help text says what it does.
     """
@@ -218,6 +222,17 @@ class TrainConfig:
         "under which the images look like the folder's own (training/symmetry.py).",
         choices=SYMMETRIES,
         auto="auto",
+    )
+    latent_symmetry: str = setting(
+        "none",
+        "Mirror images given the same latent (each image's latent is the mean over its "
+        "mirror images, training/symmetry.py): none, hflip (the image and its left-right "
+        "mirror), dihedral (its 8 flips and 90-degree turns), or auto: chosen from the "
+        "images as for --symmetry. Training's views are --symmetry's.",
+        choices=SYMMETRIES,
+        auto="auto",
+        resumable=True,
+        before="none",
     )
     crop_scale_min: float = setting(0.3, "Smallest crop area of the random resized crop.")
     blur_prob: float = setting(0.3, "Probability of a Gaussian blur.")
@@ -346,6 +361,8 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
         values = json.loads(text)
-        return cls(**{k: v for k, v in values.items() if k in known})
+        fields = dataclasses.fields(cls)
+        stored = {f.name: values[f.name] for f in fields if f.name in values}
+        older = {f.name: f.metadata["before"] for f in fields if f.metadata["before"] is not None}
+        return cls(**{**older, **stored})

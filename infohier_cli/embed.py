@@ -1,7 +1,8 @@
 """Embedding samples with a trained model: forward passes only (no augmentation).
 
-`embed_images` is the forward pass over a decoded folder (sharded under torchrun);
-`embed_folder` is `infohier embed`: discover, read, embed, write npz or CSV.
+`embed_images` is the forward pass over a decoded folder (sharded under torchrun), each
+image's latent pooled over its mirror images (`--latent-symmetry`); `embed_folder` is
+`infohier embed`: discover, read, embed, write npz or CSV.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from infohier_cli.embeddings import Embeddings, save_embeddings, write_csv
 from infohier_cli.run import RunDir, write_skipped
 from infohier_cli.runtime.distributed import DistEnv, gather_rows, shard_range
+from infohier_cli.training.symmetry import mirror_images
 
 
 @torch.inference_mode()
@@ -23,12 +25,15 @@ def embed_images(
     images,
     device: torch.device,
     *,
+    symmetry: str = "none",
     batch_size: int = 256,
     workers: int = 0,
     env: DistEnv | None = None,
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Forward every image once -> (latent (N, D), disk (N, d)), float32, dataset order.
+    """Every image's latent and ball point -> (latent (N, D), disk (N, d)), float32,
+    dataset order; `symmetry` names the mirror images each latent is pooled over
+    (`pooled_forward`).
 
     Under torchrun each rank embeds a contiguous shard; every rank gets the full result.
     """
@@ -54,7 +59,7 @@ def embed_images(
         leave=False,
     )
     for batch in loader:
-        z, _, e = model(batch.to(device, non_blocking=True))
+        z, e = pooled_forward(model, batch.to(device, non_blocking=True), symmetry)
         latents.append(z.float().cpu())
         points.append(e.float().cpu())
         bar.update(len(batch) * env.world_size)
@@ -63,6 +68,20 @@ def embed_images(
     latent = gather_rows(_cat(latents, model.encoder.latent_dim), len(images), env)
     disk = gather_rows(_cat(points, model.head.centre.shape[0]), len(images), env)
     return latent.numpy(), disk.numpy()
+
+
+def pooled_forward(model, images: torch.Tensor, symmetry: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, C, S, S) -> (z̄ (B, D), e (B, d)): the latent averaged over the images' mirror
+    images g(x) (training/symmetry.py `mirror_images`) and its ball point,
+
+        z̄(x) = (1/|G|) Σ_{g ∈ G} f(g x),   e = E(z̄),
+
+    so z̄ and e are the same for every g(x); with `none`, G = {identity}: the plain
+    forward pass."""
+    latents = [model(mirror)[0] for mirror in mirror_images(images, symmetry)]
+    latent = torch.stack(latents).mean(0)
+    with torch.autocast(images.device.type, enabled=False):
+        return latent, model.head(latent)
 
 
 def _cat(chunks: list[torch.Tensor], width: int) -> torch.Tensor:
@@ -166,6 +185,7 @@ def embed_samples(
             model,
             images,
             torch_device,
+            symmetry=config.latent_symmetry,
             batch_size=batch_size,
             workers=n_workers,
             env=env,

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from infohier_cli.training.symmetry import MIN_IMAGES, detect_symmetry, flip_ratios
+from infohier_cli.training.symmetry import (
+    MIN_IMAGES,
+    detect_symmetry,
+    flip_ratios,
+    mirror_images,
+)
 
 
 def blobs(rng: np.random.Generator, n: int, size: int = 24) -> list[torch.Tensor]:
@@ -67,3 +72,18 @@ def test_many_channels_and_constant_images_do_not_break_it():
     images += [torch.ones(3, 24, 24)] * 5
     ratios = flip_ratios(images)
     assert all(np.isfinite(ratio) and ratio > 0 for ratio in ratios.values())
+
+
+@pytest.mark.parametrize(("symmetry", "size"), [("none", 1), ("hflip", 2), ("dihedral", 8)])
+def test_mirror_images_of_a_mirror_image_are_the_same_set(symmetry, size):
+    x = torch.rand(2, 3, 5, 5)
+    group = mirror_images(x, symmetry)
+    assert len(group) == size
+    assert len({tuple(g.flatten().tolist()) for g in group}) == size  # all different
+    for mirrored in group:
+        again = mirror_images(mirrored, symmetry)
+        assert sorted(tuple(g.flatten().tolist()) for g in again) == sorted(
+            tuple(g.flatten().tolist()) for g in group
+        )
+    with pytest.raises(ValueError, match="auto"):
+        mirror_images(x, "auto")

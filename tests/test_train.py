@@ -204,13 +204,46 @@ def test_auto_symmetry_is_resolved_once_said_and_stored(tmp_path):
     for i in range(24):  # noise has no "up": every flip of it looks like the folder
         Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(folder / f"{i}.png")
     said: list[str] = []
-    options = {**TINY, "epochs": 1, "symmetry": "auto"}
+    options = {**TINY, "epochs": 1, "symmetry": "auto", "latent_symmetry": "auto"}
     train(folder, tmp_path / "run", options, device="cpu", progress=False, warn=said.append)
-    assert [line for line in said if line.startswith("symmetry: dihedral (auto: ")]
-    assert Checkpoint.load(tmp_path / "run" / "checkpoint.pt").config.symmetry == "dihedral"
+    resolved = "symmetry: dihedral for the training views and latents (auto: "
+    assert [line for line in said if line.startswith(resolved)]
+    config = Checkpoint.load(tmp_path / "run" / "checkpoint.pt").config
+    assert (config.symmetry, config.latent_symmetry) == ("dihedral", "dihedral")
     said.clear()
     options["epochs"] = 2
     train(folder, tmp_path / "run", options, resume=True, device="cpu", progress=False,
           warn=said.append)  # fmt: skip
     assert not [line for line in said if line.startswith("symmetry:")]
-    assert Checkpoint.load(tmp_path / "run" / "checkpoint.pt").config.symmetry == "dihedral"
+    config = Checkpoint.load(tmp_path / "run" / "checkpoint.pt").config
+    assert (config.symmetry, config.latent_symmetry) == ("dihedral", "dihedral")
+
+
+def test_latents_are_pooled_over_the_mirror_images_the_run_chose(tmp_path):
+    """A dihedral run gives every flip and quarter turn of an image the same latent and
+    ball point; `--latent-symmetry none` is the plain forward pass."""
+    from infohier_cli.embed import embed_samples
+
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    base = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+    views = {"plain": base, "flipped": base[:, ::-1], "turned": np.rot90(base)}
+    for name, pixels in views.items():
+        Image.fromarray(np.ascontiguousarray(pixels)).save(folder / f"{name}.png")
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(folder / f"{i}.png")
+    pooled = {**TINY, "epochs": 1, "latent_symmetry": "dihedral"}
+    for run, options in (("pooled", pooled), ("plain", {**pooled, "latent_symmetry": "none"})):
+        train(folder, tmp_path / run, options, device="cpu", progress=False, warn=lambda _: None)
+    emb = load_embeddings(tmp_path / "pooled" / "embeddings.npz")
+    row = {path: i for i, path in enumerate(emb.paths)}
+    for name in ("flipped", "turned"):
+        for array in (emb.latent, emb.disk):
+            np.testing.assert_allclose(
+                array[row[f"{name}.png"]], array[row["plain.png"]], rtol=1e-4, atol=1e-5
+            )
+    again, _ = embed_samples(folder, tmp_path / "pooled", device="cpu", progress=False)
+    np.testing.assert_allclose(again.latent, emb.latent, rtol=1e-4, atol=1e-5)
+    plain = load_embeddings(tmp_path / "plain" / "embeddings.npz")
+    assert not np.allclose(plain.latent[row["flipped.png"]], plain.latent[row["plain.png"]])

@@ -1,4 +1,8 @@
-"""`--symmetry auto`: which mirror symmetries a folder's images have, read off the images.
+"""Mirror symmetries: which a folder's images have (`auto`), and the mirror images of each.
+
+The symmetries are used twice: as training views (`--symmetry`, training/augment.py) and
+as the images whose latents are averaged into each image's latent (`--latent-symmetry`,
+`mirror_images` below, used by embed.py).
 
 A flip g is a symmetry of the folder when a flipped image looks like the folder's own
 images: as close to its nearest other image as an unflipped image is to its nearest. On a
@@ -33,6 +37,20 @@ FLIPS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "up-down flip": lambda x: x.flip(-2),
     "quarter turn": lambda x: torch.rot90(x, 1, dims=(-2, -1)),
 }
+
+
+def mirror_images(images: torch.Tensor, symmetry: str) -> list[torch.Tensor]:
+    """(B, C, S, S) -> the images under each element of `symmetry`'s group, (B, C, S, S) each.
+
+    none: [x]; hflip: [x, m(x)] with m the left-right mirror; dihedral: the 8 elements
+    r^k(x), r^k(m(x)) for k = 0..3 quarter turns r. Each group maps the list onto itself,
+    so a mean over it is the same for every mirror image of x.
+    """
+    if symmetry not in ("none", "hflip", "dihedral"):
+        raise ValueError(f"no mirror group for symmetry {symmetry!r}")
+    mirrored = [images] if symmetry == "none" else [images, images.flip(-1)]
+    turns = range(4) if symmetry == "dihedral" else range(1)
+    return [torch.rot90(image, k, dims=(-2, -1)) for image in mirrored for k in turns]
 
 
 def thumbnails(images: Sequence[torch.Tensor]) -> torch.Tensor:

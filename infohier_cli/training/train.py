@@ -113,6 +113,19 @@ def settle_config(given: dict[str, Any], resumed: Checkpoint | None) -> TrainCon
     return stored.replace(**given)
 
 
+def resolve_symmetries(config: TrainConfig, images, say: Callable[[str], None]) -> TrainConfig:
+    """`config` with `--symmetry` and `--latent-symmetry` set where they are `auto`: both
+    from one look at the (C, S, S) images (training/symmetry.py), said once. They are
+    stored resolved, so only a new run (or one from before `--latent-symmetry`) gets here."""
+    uses = {"symmetry": "training views", "latent_symmetry": "latents"}
+    auto = [name for name in uses if getattr(config, name) == "auto"]
+    if not auto:
+        return config
+    symmetry, reason = detect_symmetry(images)
+    say(f"symmetry: {symmetry} for the {' and '.join(uses[n] for n in auto)} (auto: {reason})")
+    return config.replace(**dict.fromkeys(auto, symmetry))
+
+
 def changed_images(trained: list[str], found: list[str], folder: Path) -> str:
     """The --resume error for a folder whose readable samples are not the run's."""
     new, gone = sorted(set(found) - set(trained)), sorted(set(trained) - set(found))
@@ -267,10 +280,7 @@ def train(
         config = plan_epochs(config, len(images))
         if not resumed:
             say(describe_plan(config, len(images)))
-        if config.symmetry == "auto":  # stored resolved, so only a new run gets here
-            symmetry, reason = detect_symmetry(images)
-            config = config.replace(symmetry=symmetry)
-            say(f"symmetry: {symmetry} (auto: {reason})")
+        config = resolve_symmetries(config, images, say)
         if start:
             say(start.note)
         learner = build_learner(
@@ -320,8 +330,9 @@ def train(
             progress=progress,
         )
         latent, disk = embed_images(
-            learner.model, images, torch_device, workers=n_workers, env=env, progress=progress
-        )
+            learner.model, images, torch_device, symmetry=config.latent_symmetry,
+            workers=n_workers, env=env, progress=progress,
+        )  # fmt: skip
         if env.is_main:
             trained = learner.config.lambda_hc > 0
             save_embeddings(run.embeddings, Embeddings(images.ids, latent, disk, trained))
