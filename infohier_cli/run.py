@@ -24,6 +24,7 @@ import fcntl
 import json
 import os
 import pickle
+import struct
 import warnings
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -252,15 +253,25 @@ def read_torch_file(path: Path, what: str) -> Any:
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
+        # the safe unpickler names the class or function it refused; other failures
+        # (an unknown opcode, say) are damaged bytes, not a refused object
+        unsafe = [line for line in str(error).splitlines() if "GLOBAL" in line]
+        if not unsafe:
+            raise UserError(corrupt_file(path, what, error)) from None
         raise UserError(
-            f"refused to load {path}: it holds objects a safe load may not create ({reason[:160]})"
+            f"refused to load {path}: it holds objects a safe load may not create "
+            f"({unsafe[0].strip()[:160]})"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
-        raise UserError(
-            f"cannot read {what} {path}: corrupt or not a {what} ({type(error).__name__})"
-        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, struct.error,
+            KeyError, IndexError, TypeError, AttributeError) as error:  # fmt: skip
+        # (damaged pickle bytes raise from inside the unpickler: a memo KeyError, say)
+        raise UserError(corrupt_file(path, what, error)) from None
     return state
+
+
+def corrupt_file(path: Path, what: str, error: Exception) -> str:
+    """The message for a file that is no `torch.save` output of any kind."""
+    return f"cannot read {what} {path}: corrupt or not a {what} ({type(error).__name__})"
 
 
 def checked_state(state: Any, path: Path) -> dict[str, Any]:

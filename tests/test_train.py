@@ -189,9 +189,13 @@ def test_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
 
 
 def test_corrupt_checkpoint_is_a_user_error(tmp_path):
-    (tmp_path / "checkpoint.pt").write_bytes(b"garbage" * 10)
-    with pytest.raises(UserError, match="corrupt"):
-        load_checkpoint(tmp_path / "checkpoint.pt")
+    rng = np.random.default_rng(0)
+    damaged = [b"garbage" * 10, b"hello world", b"\x80\x02" + b"h" * 30]  # b"h": memo get
+    damaged += [rng.bytes(int(size)) for size in rng.integers(5, 3000, 20)]
+    for data in damaged:
+        (tmp_path / "checkpoint.pt").write_bytes(data)
+        with pytest.raises(UserError, match="corrupt or not a checkpoint"):
+            load_checkpoint(tmp_path / "checkpoint.pt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
     with pytest.raises(UserError, match="not an infohier checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
