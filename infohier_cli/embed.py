@@ -157,7 +157,7 @@ def embed_samples(
     from infohier_cli.data import ImageSpec, scan_folder
     from infohier_cli.data.group import folder_samples
     from infohier_cli.run import load_model
-    from infohier_cli.runtime.device import default_workers, pick_device
+    from infohier_cli.runtime.device import loader_workers, pick_device
 
     env = env or DistEnv.from_environment()
     torch_device = pick_device(device)
@@ -168,8 +168,8 @@ def embed_samples(
         warn(f"warning: skipped sample {sample_id!r} ({reason})")
     model.to(torch_device)
     spec = ImageSpec.of_run(config, checkpoint.in_channels)
-    n_workers = default_workers(torch_device) if workers is None else workers
     say = warn if env.is_main else (lambda _m: None)
+    n_workers = loader_workers(torch_device, workers, say)
     env.start(torch_device)
     try:
         images, skipped = scan_folder(

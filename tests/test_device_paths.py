@@ -12,7 +12,7 @@ import torch
 from infohier_cli.config import TrainConfig
 from infohier_cli.errors import UserError
 from infohier_cli.model.network import InfoHierModel
-from infohier_cli.runtime.device import amp_dtype, memory_format, switched_on
+from infohier_cli.runtime.device import amp_dtype, loader_workers, memory_format, switched_on
 from infohier_cli.runtime.distributed import DistEnv
 from infohier_cli.training.fit import step_losses
 
@@ -32,6 +32,19 @@ def test_auto_means_on_for_cuda_only(monkeypatch):
     assert amp_dtype("auto", CUDA) is None  # an older GPU: float32
     with pytest.raises(UserError, match="--amp on"):
         amp_dtype("on", CUDA)
+
+
+def test_workers_default_by_device_and_are_capped_at_the_cpus_with_a_note(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    said: list[str] = []
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert (loader_workers(cpu, None, said.append), loader_workers(cuda, None, said.append)) == (
+        0,
+        2,
+    )
+    assert loader_workers(cpu, 2, said.append) == 2 and not said
+    assert loader_workers(cpu, 64, said.append) == 2
+    assert said == ["note: --workers 64 is more than the 2 CPUs here; using 2"]
 
 
 def test_bad_values_are_refused_naming_the_option():

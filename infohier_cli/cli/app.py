@@ -54,7 +54,11 @@ ForwardBatchOption = Annotated[
 ]
 WorkersOption = Annotated[
     int | None,
-    typer.Option(help="Data-loading processes.", min=0, show_default="0 on CPU, up to 8 on CUDA"),
+    typer.Option(
+        help="Data-loading processes (at most one per CPU).",
+        min=0,
+        show_default="0 on CPU, up to 8 on CUDA",
+    ),
 ]
 
 GroupOption = Annotated[

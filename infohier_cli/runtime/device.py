@@ -1,5 +1,6 @@
 """Device choice (`auto` takes CUDA when present, else the CPU) and what the device decides:
-mixed precision, the memory format, where the views are made, the largest auto image size.
+mixed precision, the memory format, where the views are made, the largest auto image size,
+the data-loading processes.
 
 The GPU-path settings (`--amp`, `--channels-last`, `--batch-augment`) are `auto | on | off`:
 auto means on for a CUDA device and off on the CPU, so a CPU run keeps its exact,
@@ -9,7 +10,8 @@ reproducible float32 path unless asked otherwise.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -31,11 +33,19 @@ def pick_device(name: str) -> torch.device:
     raise UserError(f"--device must be one of {DEVICE_CHOICES}, not {name!r}")
 
 
-def default_workers(device: torch.device) -> int:
-    """Data-loading processes: none on the CPU (they would steal the cores that compute)."""
-    import os
-
-    return 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
+def loader_workers(device: torch.device, requested: int | None, say: Callable[[str], None]) -> int:
+    """Data-loading processes: `requested` (`--workers`), at most one per CPU this process
+    may run on (more only contend, and torch warns of them; `say` is told of the cap), or
+    by default none on the CPU (they would steal the cores that compute) and up to 8 on
+    CUDA."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = cpus or 1
+    if requested is None:
+        return 0 if device.type == "cpu" else min(8, cpus)
+    if requested > cpus:
+        say(f"note: --workers {requested} is more than the {cpus} CPUs here; using {cpus}")
+        return cpus
+    return requested
 
 
 def switched_on(mode: str, device: torch.device) -> bool:

@@ -32,7 +32,7 @@ from infohier_cli.errors import UserError
 from infohier_cli.run import Checkpoint, RunDir
 from infohier_cli.runtime.device import (
     auto_size_max,
-    default_workers,
+    loader_workers,
     pick_device,
     switched_on,
 )
@@ -260,7 +260,7 @@ def train(
         config = settle_config(given, resumed)
         # read before --overwrite clears the folder, which may be the one it names
         init = read_init(config.init_from) if config.init_from and not resumed else None
-        n_workers = default_workers(torch_device) if workers is None else workers
+        n_workers = loader_workers(torch_device, workers, say)
         config, images, skipped = read_samples(
             folder,
             config,
