@@ -224,7 +224,7 @@ class TrainConfig:
         auto="auto",
     )
     latent_symmetry: str = setting(
-        "none",
+        "auto",
         "Mirror images given the same latent (each image's latent is the mean over its "
         "mirror images, training/symmetry.py): none, hflip (the image and its left-right "
         "mirror), dihedral (its 8 flips and 90-degree turns), or auto: chosen from the "

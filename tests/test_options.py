@@ -125,6 +125,7 @@ def test_config_json_round_trip_unknown_keys_ignored_and_missing_ones_as_before(
     older = TrainConfig.from_json('{"width": 8, "from_the_future": 1}')
     # a checkpoint from before --latent-symmetry embedded plainly, whatever today's default
     assert older == TrainConfig(width=8, latent_symmetry="none")
+    assert TrainConfig().latent_symmetry == "auto"
     assert config.replace(width=None, seed=4) == dataclasses.replace(config, seed=4)
 
 

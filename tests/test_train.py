@@ -208,7 +208,7 @@ def test_auto_symmetry_is_resolved_once_said_and_stored(tmp_path):
     for i in range(24):  # noise has no "up": every flip of it looks like the folder
         Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(folder / f"{i}.png")
     said: list[str] = []
-    options = {**TINY, "epochs": 1, "symmetry": "auto", "latent_symmetry": "auto"}
+    options = {**TINY, "epochs": 1, "symmetry": "auto"}  # --latent-symmetry: auto by default
     train(folder, tmp_path / "run", options, device="cpu", progress=False, warn=said.append)
     resolved = "symmetry: dihedral for the training views and latents (auto: "
     assert [line for line in said if line.startswith(resolved)]
