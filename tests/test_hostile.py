@@ -277,6 +277,27 @@ def test_broken_pipe_and_usage_errors_are_quiet_one_liners(trained, tmp_path):
         assert lines[0].startswith("error: ") and "--help" in lines[0]
 
 
+def test_empty_run_folder_is_refused_not_the_current_folder(tmp_path, monkeypatch):
+    """`--run ""` (an unset shell variable) would be Path('') = '.': refused, nothing written."""
+    import subprocess
+    import sys
+
+    folder = make_folder(tmp_path / "imgs")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    for args in (["train", folder, *TINY_TRAIN], ["tree"], ["embed", folder]):
+        assert invoke(*args, "--run", "").exit_code == 2
+    assert list(work.iterdir()) == []
+    out = subprocess.run(
+        [sys.executable, "-m", "infohier_cli", "train", str(folder), "--run", ""],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "--run" in out.stderr and "empty string" in out.stderr
+    assert list(work.iterdir()) == []
+
+
 # 16. permissions
 def test_outputs_honour_the_umask(trained, tmp_path):
     import os

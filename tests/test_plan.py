@@ -7,7 +7,12 @@ import json
 import pytest
 
 from infohier_cli.config import TrainConfig, budget_seconds
-from infohier_cli.training.plan import budget_epochs, plan_epochs, steps_per_epoch
+from infohier_cli.training.plan import (
+    budget_epochs,
+    describe_plan,
+    plan_epochs,
+    steps_per_epoch,
+)
 from infohier_cli.training.train import train
 
 
@@ -27,6 +32,14 @@ def test_explicit_epochs_are_kept_and_warmup_follows_the_epochs():
     assert plan_epochs(TrainConfig(epochs=7), 10_000).epochs == 7
     assert TrainConfig(epochs=30).warmup == 5
     assert TrainConfig(epochs=30, warmup_epochs=2).warmup == 2
+
+
+def test_the_plan_line_names_when_the_hierarchical_loss_starts():
+    joint = describe_plan(TrainConfig(epochs=30), 240)
+    assert joint.startswith("plan: 30 epochs of 3 steps (batch 64)")
+    assert "hierarchical loss from epoch 6" in joint
+    ssl_only = describe_plan(TrainConfig(epochs=30, lambda_hc=0.0), 240)
+    assert "no hierarchical loss (--lambda-hc 0)" in ssl_only and "from epoch" not in ssl_only
 
 
 @pytest.mark.parametrize(

@@ -36,11 +36,23 @@ app = typer.Typer(
 )
 
 DEFAULT_RUN = Path("infohier-run")
+
+
+def run_folder(text: str | Path) -> Path:
+    """`--run`'s value as a folder; an empty string (an unset shell variable, say) is refused,
+    since Path('') is the current folder and a run would write its files there."""
+    if not str(text):
+        raise typer.BadParameter("must name a folder, not an empty string")
+    return Path(text)
+
+
 RunOption = Annotated[
     Path,
     typer.Option(
         "--run",
         "--run-dir",
+        parser=run_folder,
+        metavar="<path>",
         help="Run folder: checkpoint, embeddings, log and skipped.txt live "
         "here. Under torchrun write --run-dir (torchrun reads --run as its own --run-path).",
         show_default=True,

@@ -45,9 +45,14 @@ def budget_epochs(config: TrainConfig, elapsed_seconds: float, epochs_done: int 
 def describe_plan(config: TrainConfig, n_images: int) -> str:
     """One line for the user: how long this run trains, and why."""
     per_epoch = steps_per_epoch(config, n_images)
+    hierarchical = (
+        f"hierarchical loss from epoch {config.warmup + 1}"
+        if config.lambda_hc > 0
+        else "no hierarchical loss (--lambda-hc 0)"
+    )
     line = (
         f"plan: {config.epochs} epochs of {per_epoch} steps (batch "
-        f"{min(config.batch_size, n_images)}), hierarchical loss from epoch {config.warmup + 1}"
+        f"{min(config.batch_size, n_images)}), {hierarchical}"
     )
     if budget_seconds(config.time_budget):
         line += f"; re-planned for the time budget {config.time_budget} after each epoch"
