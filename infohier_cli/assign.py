@@ -168,7 +168,7 @@ def assign_folder(
     if tree_file is not None:
         from infohier_cli.trees.files import read_tree
 
-        tree = read_tree(tree_file)
+        tree = read_tree(tree_file, warn)
         row = {name: i for i, name in enumerate(ids)}
         missing = [name for name in tree.names if name not in row]
         if missing:

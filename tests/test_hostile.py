@@ -362,6 +362,40 @@ def test_mismatched_checkpoint_is_one_line_for_resume_and_embed(folder, trained,
     assert "do not fit" in one_line_error(result)
 
 
+# 11b. a checkpoint whose settings were edited by hand into values train never stores
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"latent_symmetry": "auto"},
+        {"symmetry": "auto"},
+        {"latent_symmetry": "sideways"},
+        {"width": "eight"},
+        {"lr": None},
+        "not json {",
+    ],
+)
+def test_hand_edited_checkpoint_settings_are_one_line(folder, trained, tmp_path, edit):
+    import shutil
+
+    import torch
+
+    from infohier_cli.run import load_checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    state = load_checkpoint(run / "checkpoint.pt")
+    if isinstance(edit, str):
+        state["config"] = edit
+    else:
+        state["config"] = json.dumps({**json.loads(state["config"]), **edit})
+    torch.save(state, run / "checkpoint.pt")
+    result = invoke("embed", folder, "--run", run, "--out", tmp_path / "e.npz", "--device", "cpu")
+    assert "settings" in one_line_error(result)
+    result = invoke("train", folder, "--run", run, "--resume", "--epochs", "2")
+    assert "settings" in one_line_error(result)
+    assert not (tmp_path / "e.npz").exists()
+
+
 # 10. bad embeddings files
 @pytest.mark.parametrize("problem", ["nan", "inf", "shape", "missing", "outside"])
 def test_bad_embeddings_are_one_line_and_no_nan_reaches_json(tmp_path, problem):

@@ -98,6 +98,23 @@ def test_reads_multifurcating_newick_from_other_tools():
     assert frozenset("abc") in tree_clusters(tree)
 
 
+def test_negative_newick_lengths_are_read_as_zero_and_reported(tmp_path):
+    from infohier_cli.trees.files import read_tree
+
+    path = tmp_path / "nj tree.nwk"  # neighbour joining can give negative lengths
+    path.write_text("((a:1,b:-0.5):-0.25,(c:1,d:1):2);\n", encoding="utf-8")
+    notes: list[str] = []
+    tree = read_tree(path, notes.append)
+    assert notes == [f"note: 2 negative branch lengths read as 0 in {path}"]
+    assert tree_clusters(tree) == {frozenset("ab"), frozenset("cd"), frozenset("abcd")}
+    assert (np.diff(tree.linkage[:, 2]) >= 0).all()  # no merge below its children
+    notes.clear()
+    read_tree(path)  # no callback: silent
+    path.write_text("((a:1,b:0):0,(c:1,d:1):2);\n", encoding="utf-8")
+    read_tree(path, notes.append)
+    assert notes == []  # zero is not negative
+
+
 def test_malformed_newick_is_a_user_error():
     with pytest.raises(UserError):
         Tree.from_newick("((a,b);")

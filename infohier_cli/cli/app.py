@@ -453,7 +453,7 @@ def export(
         dendrogram_format(dendrogram)
     cuts = parse_cuts(cut or [])
     embeddings_file = embeddings or RunDir(DEFAULT_RUN).embeddings
-    tree_obj = read_tree(tree_file)
+    tree_obj = read_tree(tree_file, warn)
     latent = None
     if "auto" in cuts and auto_criterion.value == "silhouette":
         latent = leaf_latents(tree_obj, embeddings_file)
@@ -646,7 +646,7 @@ def evaluate(
 
     if (labels is None) == (not labels_from_folders):
         raise UserError("give exactly one of --labels FILE or --labels-from-folders")
-    tree_obj = read_tree(tree_file)
+    tree_obj = read_tree(tree_file, warn)
     codes, unmatched = read_label_levels(
         tree_obj, labels, depth if labels_from_folders else None, warn
     )

@@ -177,7 +177,7 @@ def make_report(
         tree = build_tree(embeddings_file, "auto")
         source = f"the default tree of {embeddings_file} (as infohier tree builds it)"
     else:
-        tree = read_tree(tree_file)
+        tree = read_tree(tree_file, warn)
         source = str(tree_file)
     latent = leaf_latents(tree, embeddings_file)
     if cuts is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +74,9 @@ def unique_names(names: Sequence[str], keep_extension: bool = False) -> list[str
     return unique
 
 
-def read_tree(path: Path) -> Tree:
-    """A tree from Newick or infohier JSON (JSON when the text starts with '{')."""
+def read_tree(path: Path, warn: Callable[[str], None] | None = None) -> Tree:
+    """A tree from Newick or infohier JSON (JSON when the text starts with '{'); `warn`
+    hears of negative Newick branch lengths, read as 0."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such tree file: {path}")
@@ -85,7 +86,12 @@ def read_tree(path: Path) -> Tree:
     text = text.removeprefix("\ufeff")  # a byte-order mark some editors add
     if not text.strip():
         raise UserError(f"{path} is empty")
-    tree = Tree.from_json(text) if text.lstrip().startswith("{") else Tree.from_newick(text)
+    if text.lstrip().startswith("{"):
+        tree = Tree.from_json(text)
+    else:
+        tree = Tree.from_newick(
+            text, None if warn is None else lambda note: warn(f"{note} in {path}")
+        )
     if "" in tree.names:
         raise UserError(f"{path}: a leaf has no name")
     if len(set(tree.names)) < tree.n:

@@ -18,6 +18,7 @@ import json
 import re
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -223,9 +224,11 @@ class Tree:
         return "".join(parts)
 
     @classmethod
-    def from_newick(cls, text: str) -> Tree:
-        """Parse Newick (quoted/unquoted names, lengths, [comments]) into a binary Tree."""
-        return _tree_from_nested(*_parse_newick(text))
+    def from_newick(cls, text: str, warn: Callable[[str], None] | None = None) -> Tree:
+        """Parse Newick (quoted/unquoted names, lengths, [comments]) into a binary Tree.
+        `warn` hears how many negative branch lengths (a neighbour-joining tree's, say)
+        were read as 0."""
+        return _tree_from_nested(*_parse_newick(text), warn)
 
     # ---------------------------------------------------------------- JSON
     def to_json(self) -> str:
@@ -496,11 +499,16 @@ def _loads_iterative(text: str):
 
 
 def _tree_from_nested(
-    labels: list[str], children: list[list[int]], lengths: list[float], root: int
+    labels: list[str],
+    children: list[list[int]],
+    lengths: list[float],
+    root: int,
+    warn: Callable[[str], None] | None = None,
 ) -> Tree:
     """Binary Tree from parsed Newick: heights from branch lengths (ultrametric heights
-    = max over children of child height + length), multifurcations chained at equal height.
-    Leaves keep their file order."""
+    = max over children of child height + max(length, 0): a merge never sits below its
+    children; `warn` hears how many lengths were negative), multifurcations chained at
+    equal height. Leaves keep their file order."""
     order: list[int] = []  # postorder
     stack = [(root, False)]
     while stack:
@@ -512,6 +520,10 @@ def _tree_from_nested(
         stack.extend((c, False) for c in reversed(children[node]))
     leaves = [node for node in order if not children[node]]
     n = len(leaves)
+    negative = sum(lengths[node] < 0 for node in order if node != root)
+    if negative and warn is not None:
+        plural = "s" if negative > 1 else ""
+        warn(f"note: {negative} negative branch length{plural} read as 0")
     height = {node: 0.0 for node in leaves}
     temp_id = {node: i for i, node in enumerate(leaves)}
     merges: list[tuple[float, int, int]] = []  # (height, a, b); merge m makes temp id n+m
