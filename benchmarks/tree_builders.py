@@ -11,6 +11,14 @@ tree with its defaults (`--source diffusion`, trees/diffusion.py: k = clip(round
 Prints one markdown row per builder: the mean class / superclass DP over the runs, then
 each run's. With --per-class M, each run's images are subsampled to M of each class (R
 seeded draws; the run's cell is their mean): a folder of small groups.
+
+Two diagnostics, off by default: `--ball` adds trees of the run's ball points (the space
+the hierarchical loss trains): its greedy decoding (`--source disk`), the diffusion tree
+of the ball points, and Ward on their log map at the origin, log₀(x) = artanh(‖x‖)·x/‖x‖.
+`--given-classes` adds a tree that is told the classes: each class its own subtree, the
+classes joined by Ward on their mean latents (`latent.cell_ward`). It is not a tree anyone
+could build without labels; its superclass DP is what the latents alone give the order
+of the classes once the classes are right.
 """
 
 from __future__ import annotations
@@ -25,10 +33,13 @@ import numpy as np
 from infohier_cli.embeddings import load_embeddings
 from infohier_cli.evaluate.metrics import dendrogram_purity
 from infohier_cli.evaluate.score import read_label_levels
+from infohier_cli.training.similarity import normalise
 from infohier_cli.trees.diffusion import DIMENSIONS, STEPS, diffusion_linkage
-from infohier_cli.trees.latent import latent_linkage
+from infohier_cli.trees.disk import decode
+from infohier_cli.trees.latent import cell_ward, latent_linkage
 from infohier_cli.trees.single import single_linkage
 from infohier_cli.trees.tree import Tree
+from infohier_cli.trees.ward import ward
 
 NEIGHBOURING = [  # (k, m, t); k None = the default rule
     (5, 64, 4),
@@ -41,14 +52,27 @@ NEIGHBOURING = [  # (k, m, t); k None = the default rule
 ]
 
 
-def builders(latent: np.ndarray) -> Iterator[tuple[str, Callable[[], np.ndarray]]]:
-    """(name, linkage maker) of every tree compared."""
+def builders(
+    latent: np.ndarray, ball: np.ndarray | None = None, classes: np.ndarray | None = None
+) -> Iterator[tuple[str, Callable[[], np.ndarray]]]:
+    """(name, linkage maker) of every tree compared; the ball trees with `ball` (n, d),
+    the tree told the classes with `classes` (n,) in 0..c−1."""
     yield "single linkage", lambda: single_linkage(latent)
     yield "Ward", lambda: latent_linkage(latent)
     yield f"diffusion k√ m{DIMENSIONS} t{STEPS} (default)", lambda: diffusion_linkage(latent)
     for k, m, t in NEIGHBOURING:
         name = f"diffusion k{k or '√'} m{m} t{t}"
         yield name, lambda k=k, m=m, t=t: diffusion_linkage(latent, k, m, t)
+    if ball is not None:
+        radius = np.linalg.norm(ball, axis=1, keepdims=True).clip(1e-12, 1 - 1e-7)
+        yield "ball: greedy decoding (disk)", lambda: decode(ball).linkage
+        yield "ball: diffusion", lambda: diffusion_linkage(ball)
+        yield "ball: Ward on log₀", lambda: ward(np.arctanh(radius) * ball / radius)
+    if classes is not None:
+        yield (
+            "classes given, Ward of their means",
+            lambda: cell_ward(normalise(latent), classes, cells_first=True),
+        )
 
 
 def purities(tree: Tree, folder: Path) -> list[float]:
@@ -58,14 +82,19 @@ def purities(tree: Tree, folder: Path) -> list[float]:
     return (found * 2)[:2]
 
 
+def class_codes(ids: list[str], folder: Path) -> np.ndarray:
+    """(n,) class of each image as 0..c−1, from the folder's labels.csv."""
+    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
+        label = {row["path"]: row["class"] for row in csv.DictReader(handle)}
+    return np.unique([label[name] for name in ids], return_inverse=True)[1].reshape(-1)
+
+
 def draws(ids: list[str], folder: Path, per_class: int, count: int) -> list[np.ndarray]:
     """`count` seeded draws of row indices: `per_class` images of each class (all of a
     smaller class); one draw of every row without `per_class`."""
     if not per_class:
         return [np.arange(len(ids))]
-    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
-        label = {row["path"]: row["class"] for row in csv.DictReader(handle)}
-    classes = np.array([label[name] for name in ids])
+    classes = class_codes(ids, folder)
     picked = []
     for seed in range(count):
         rng = np.random.default_rng(seed)
@@ -80,6 +109,10 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="RUN_DIR=LABELLED_FOLDER")
     parser.add_argument("--per-class", type=int, default=0, help="subsample to M per class")
     parser.add_argument("--draws", type=int, default=5, help="subsamples per run")
+    parser.add_argument("--ball", action="store_true", help="add the ball points' trees")
+    parser.add_argument(
+        "--given-classes", action="store_true", help="add the tree told the classes"
+    )
     args = parser.parse_args()
     table: dict[str, list[list[float]]] = {}
     for item in args.runs:
@@ -88,7 +121,9 @@ def main() -> None:
         scores: dict[str, list[list[float]]] = {}
         for rows in draws(emb.ids, folder, args.per_class, args.draws):
             ids = [emb.ids[i] for i in rows]
-            for name, make in builders(emb.latent[rows]):
+            ball = emb.disk[rows].astype(np.float64) if args.ball else None
+            classes = class_codes(ids, folder) if args.given_classes else None
+            for name, make in builders(emb.latent[rows], ball, classes):
                 scores.setdefault(name, []).append(purities(Tree(ids, make()), folder))
         for name, found in scores.items():
             table.setdefault(name, []).append(np.mean(found, axis=0).tolist())
