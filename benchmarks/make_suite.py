@@ -26,6 +26,12 @@ reads the labels. Deterministic for a given --seed. Folders:
             (elongated, round), class = particle type (chain, rod, ciliate; disc, spiny,
             colony); 6 types x 40, 8-bit gray, near-horizontal or near-vertical as in a
             flow cell.
+- glyphs    capital letters printed in the fonts matplotlib ships (DejaVu, STIX, Computer
+            Modern: 12 faces) at random size, position and a small tilt, dark on light
+            paper with shading and noise; class = letter, superclass = stroke kind
+            (round: C G O S, straight: E H L T, diagonal: A K V X); 12 letters x 30,
+            8-bit gray, 40 px. Added in session 14, after every default was set, as a
+            folder no default was chosen on: it has an "up", like digits.
 
 Needs the `bench` extra (scikit-learn) and matplotlib (a dependency of infohier).
 """
@@ -380,6 +386,47 @@ def particle_samples(rng: np.random.Generator, per_class: int = 40) -> Iterator[
                 yield form, kind, _particle(kind, rng)
 
 
+# ---------------------------------------------------------------- glyphs
+GLYPHS = {"round": "CGOS", "straight": "EHLT", "diagonal": "AKVX"}
+GLYPH_FACES = (
+    "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf", "DejaVuSansMono.ttf", "STIXGeneral.ttf", "STIXGeneralBol.ttf",
+    "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf", "cmb10.ttf",
+)  # fmt: skip
+
+
+def _glyph(letter: str, rng: np.random.Generator, size: int) -> np.ndarray:
+    """One printed letter: a random face of GLYPH_FACES, 45-80 % of the image high, tilted
+    by up to 12 degrees, off centre by up to 10 %, on shaded, noisy paper."""
+    from matplotlib import get_data_path
+    from PIL import ImageFont
+
+    big = 4 * size  # drawn large, then reduced: smooth edges
+    face = Path(get_data_path()) / "fonts" / "ttf" / GLYPH_FACES[rng.integers(len(GLYPH_FACES))]
+    font = ImageFont.truetype(str(face), int(big * rng.uniform(0.45, 0.8)))
+    ink = Image.new("L", (big, big), 0)
+    ImageDraw.Draw(ink).text((big / 2, big / 2), letter, fill=255, font=font, anchor="mm")
+    shift = tuple(int(v) for v in rng.uniform(-0.1, 0.1, 2) * big)
+    ink = ink.rotate(rng.uniform(-12, 12), resample=Image.BILINEAR, translate=shift)
+    ink = ink.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.0)))
+    ink = np.asarray(ink.resize((size, size), Image.LANCZOS), dtype=np.float64) / 255.0
+    ramp = np.linspace(-1, 1, size)
+    paper = rng.uniform(0.75, 0.95) + rng.uniform(-0.08, 0.08) * ramp[None, :]
+    paper = paper + rng.uniform(-0.08, 0.08) * ramp[:, None]
+    darkness = rng.uniform(0.5, 0.8)
+    image = paper - darkness * ink + rng.normal(0.0, 0.04, (size, size))
+    return _to_u8(image)
+
+
+def glyph_samples(
+    rng: np.random.Generator, per_class: int = 30, size: int = 40
+) -> Iterator[Sample]:
+    for kind, letters in GLYPHS.items():
+        for letter in letters:
+            for _ in range(per_class):
+                yield kind, letter, _glyph(letter, rng, size)
+
+
 # ---------------------------------------------------------------- driver
 def make_digits(out: Path, _rng: np.random.Generator, _per_class: int | None = None) -> int:
     subprocess.run([sys.executable, str(MAKE_DIGITS), str(out)], check=True)
@@ -406,6 +453,7 @@ FOLDERS: dict[str, Callable[[Path, np.random.Generator, int | None], int]] = {
     "textures": _generated(texture_samples, ".png"),
     "cells16": _generated(cell_samples, ".tif"),
     "particles": _generated(particle_samples, ".png"),
+    "glyphs": _generated(glyph_samples, ".png"),
 }
 
 
