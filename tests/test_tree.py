@@ -115,6 +115,26 @@ def test_negative_newick_lengths_are_read_as_zero_and_reported(tmp_path):
     assert notes == []  # zero is not negative
 
 
+def test_json_merge_heights_below_a_child_are_raised_and_reported(tmp_path):
+    from infohier_cli.trees.files import read_tree
+
+    tree = Tree(["a", "b", "c", "d"], np.array([[0, 1, 1.0, 2], [2, 3, 2.0, 2], [4, 5, 3.0, 4]]))
+    document = json.loads(tree.to_json())
+    document["linkage"][2][2] = 1.5  # the root below its child at 2.0
+    document["linkage"][0][2] = -1.0  # a merge below its leaves
+    path = tmp_path / "edited tree.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    notes: list[str] = []
+    again = read_tree(path, notes.append)
+    assert notes == [f"note: 2 merge heights below a child's raised to it in {path}"]
+    assert again.linkage[:, 2].tolist() == [0.0, 2.0, 2.0]
+    assert tree_clusters(again) == tree_clusters(tree)
+    notes.clear()
+    path.write_text(tree.to_json(), encoding="utf-8")
+    assert read_tree(path, notes.append).linkage.tolist() == tree.linkage.tolist()
+    assert notes == []
+
+
 def test_malformed_newick_is_a_user_error():
     with pytest.raises(UserError):
         Tree.from_newick("((a,b);")

@@ -76,7 +76,8 @@ def unique_names(names: Sequence[str], keep_extension: bool = False) -> list[str
 
 def read_tree(path: Path, warn: Callable[[str], None] | None = None) -> Tree:
     """A tree from Newick or infohier JSON (JSON when the text starts with '{'); `warn`
-    hears of negative Newick branch lengths, read as 0."""
+    hears of negative Newick branch lengths read as 0 and JSON merge heights raised to
+    their children's."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no such tree file: {path}")
@@ -86,12 +87,11 @@ def read_tree(path: Path, warn: Callable[[str], None] | None = None) -> Tree:
     text = text.removeprefix("\ufeff")  # a byte-order mark some editors add
     if not text.strip():
         raise UserError(f"{path} is empty")
+    located = None if warn is None else lambda note: warn(f"{note} in {path}")
     if text.lstrip().startswith("{"):
-        tree = Tree.from_json(text)
+        tree = Tree.from_json(text, located)
     else:
-        tree = Tree.from_newick(
-            text, None if warn is None else lambda note: warn(f"{note} in {path}")
-        )
+        tree = Tree.from_newick(text, located)
     if "" in tree.names:
         raise UserError(f"{path}: a leaf has no name")
     if len(set(tree.names)) < tree.n:

@@ -267,8 +267,10 @@ class Tree:
         return f'{head}, "root": {"".join(parts)}, "linkage": {linkage}}}\n'
 
     @classmethod
-    def from_json(cls, text: str) -> Tree:
-        """Read JSON written by `to_json` (names from the leaves, rows from `linkage`)."""
+    def from_json(cls, text: str, warn: Callable[[str], None] | None = None) -> Tree:
+        """Read JSON written by `to_json` (names from the leaves, rows from `linkage`). A
+        merge height below one of its children's (a hand-edited file) is raised to it, as
+        a negative Newick length is read as 0; `warn` hears how many were."""
         try:
             try:
                 document = json.loads(text)
@@ -295,7 +297,11 @@ class Tree:
             if linkage.size and (linkage.ndim != 2 or linkage.shape[1] != 4):
                 raise ValueError(f"linkage must be rows of 4 numbers, not {linkage.shape}")
             check_linkage(linkage.reshape(-1, 4), n)
-            return cls(names, linkage.reshape(-1, 4), leaf_points=leaf_points)
+            linkage, raised = monotone_heights(linkage.reshape(-1, 4), n)
+            if raised and warn is not None:
+                plural = "s" if raised > 1 else ""
+                warn(f"note: {raised} merge height{plural} below a child's raised to it")
+            return cls(names, linkage, leaf_points=leaf_points)
         except (ValueError, KeyError, TypeError, IndexError) as error:
             if isinstance(error, KeyError):
                 error = f"missing key {error}"
@@ -328,6 +334,22 @@ def check_linkage(linkage: np.ndarray, n: int) -> None:
     used = np.bincount(kids.astype(np.int64).ravel(), minlength=2 * n - 1)
     if len(linkage) and (used[: 2 * n - 2] != 1).any():
         raise ValueError("a node is merged twice or never")
+
+
+def monotone_heights(linkage: np.ndarray, n: int) -> tuple[np.ndarray, int]:
+    """(linkage with every merge height raised to at least its children's, leaves at 0;
+    how many were raised). linkage: (n−1, 4), checked by `check_linkage`."""
+    heights = np.concatenate([np.zeros(n), linkage[:, 2]])
+    below = linkage[:, 2] < heights[linkage[:, :2].astype(np.int64)].max(axis=1, initial=0.0)
+    if not below.any():
+        return linkage, 0
+    out, raised = linkage.copy(), 0
+    for row, (a, b) in enumerate(linkage[:, :2].astype(np.int64).tolist()):
+        low = max(heights[a], heights[b], 0.0)
+        if heights[n + row] < low:
+            heights[n + row], raised = low, raised + 1
+    out[:, 2] = heights[n:]
+    return out, raised
 
 
 def quote_newick(name: str) -> str:
