@@ -42,7 +42,7 @@ import argparse
 import csv
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +74,17 @@ def _write_folder(out: Path, samples: Iterator[Sample], suffix: str) -> int:
         writer.writerow(["path", "class", "superclass"])
         writer.writerows(rows)
     return len(rows)
+
+
+def _nested(
+    hierarchy: dict[str, Iterable[str]], draw: Callable[[str], np.ndarray], per_class: int
+) -> Iterator[Sample]:
+    """`per_class` samples of every class of `hierarchy` (superclass -> its classes), in
+    that order, each image `draw(class)`."""
+    for superclass, names in hierarchy.items():
+        for name in names:
+            for _ in range(per_class):
+                yield superclass, name, draw(name)
 
 
 def _to_u8(image: np.ndarray) -> np.ndarray:
@@ -175,10 +186,7 @@ SHAPES = {
 def shape_samples(
     rng: np.random.Generator, per_class: int = 35, size: int = 48
 ) -> Iterator[Sample]:
-    for family, kinds in SHAPES.items():
-        for kind in kinds:
-            for _ in range(per_class):
-                yield family, kind, _draw_shape(kind, rng, size)
+    yield from _nested(SHAPES, lambda kind: _draw_shape(kind, rng, size), per_class)
 
 
 # ---------------------------------------------------------------- textures
@@ -230,10 +238,7 @@ TEXTURES = {"oriented": ("stripes", "weave", "checker"), "stochastic": ("grain",
 def texture_samples(
     rng: np.random.Generator, per_class: int = 40, size: int = 48
 ) -> Iterator[Sample]:
-    for kind, patterns in TEXTURES.items():
-        for pattern in patterns:
-            for _ in range(per_class):
-                yield kind, pattern, _texture(pattern, rng, size)
+    yield from _nested(TEXTURES, lambda pattern: _texture(pattern, rng, size), per_class)
 
 
 # ---------------------------------------------------------------- cells (16-bit, 3 channels)
@@ -380,10 +385,7 @@ PARTICLES = {"elongated": ("chain", "rod", "ciliate"), "round": ("disc", "spiny"
 
 
 def particle_samples(rng: np.random.Generator, per_class: int = 40) -> Iterator[Sample]:
-    for form, kinds in PARTICLES.items():
-        for kind in kinds:
-            for _ in range(per_class):
-                yield form, kind, _particle(kind, rng)
+    yield from _nested(PARTICLES, lambda kind: _particle(kind, rng), per_class)
 
 
 # ---------------------------------------------------------------- glyphs
@@ -421,10 +423,7 @@ def _glyph(letter: str, rng: np.random.Generator, size: int) -> np.ndarray:
 def glyph_samples(
     rng: np.random.Generator, per_class: int = 30, size: int = 40
 ) -> Iterator[Sample]:
-    for kind, letters in GLYPHS.items():
-        for letter in letters:
-            for _ in range(per_class):
-                yield kind, letter, _glyph(letter, rng, size)
+    yield from _nested(GLYPHS, lambda letter: _glyph(letter, rng, size), per_class)
 
 
 # ---------------------------------------------------------------- driver
