@@ -361,26 +361,23 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
-        """The settings a checkpoint stores (`to_json`); fields added since it was written
-        take their `before` value. UserError if the text is damaged: not a JSON object, a
-        value of the wrong type or out of bounds, or an `auto` that train resolves before
-        it stores the settings (a hand-edited file)."""
+        """The settings `to_json` wrote; fields added since take their `before` value.
+        UserError if the text is damaged: not a JSON object, or a value of the wrong type
+        or out of bounds (a hand-edited checkpoint)."""
         fields = dataclasses.fields(cls)
         older = {f.name: f.metadata["before"] for f in fields if f.metadata["before"] is not None}
         try:
             values = json.loads(text)
             stored = {f.name: values[f.name] for f in fields if f.name in values}
-            config = cls(**{**older, **stored})
+            return cls(**{**older, **stored})
         except (ValueError, TypeError, UserError) as error:
             raise UserError(f"the checkpoint's stored settings are damaged: {error}") from None
-        unresolved = [
+
+    def unresolved(self) -> list[str]:
+        """The options still at their `auto` value (train resolves each of them before
+        it stores the settings in a checkpoint)."""
+        return [
             option_name(f)
-            for f in fields
-            if f.metadata["auto"] is not None and getattr(config, f.name) == f.metadata["auto"]
+            for f in dataclasses.fields(self)
+            if f.metadata["auto"] is not None and getattr(self, f.name) == f.metadata["auto"]
         ]
-        if unresolved:
-            raise UserError(
-                f"the checkpoint's stored settings are damaged: {', '.join(unresolved)} "
-                "left unresolved (train stores the value it chose)"
-            )
-        return config

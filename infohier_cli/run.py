@@ -203,8 +203,17 @@ class Checkpoint:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Checkpoint:
+        """The checkpoint of a raw state; UserError if its settings are damaged or hold an
+        `auto` that train always resolves before saving (a hand-edited file)."""
+        config = TrainConfig.from_json(state["config"])
+        if config.unresolved():
+            raise UserError(
+                f"the checkpoint's stored settings are damaged: "
+                f"{', '.join(config.unresolved())} left unresolved (train stores the value "
+                "it chose)"
+            )
         return cls(
-            config=TrainConfig.from_json(state["config"]),
+            config=config,
             in_channels=int(state["in_channels"]),
             epoch=int(state["epoch"]),
             model=state["model"],

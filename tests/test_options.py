@@ -130,9 +130,9 @@ def test_config_json_round_trip_unknown_keys_ignored_and_missing_ones_as_before(
 
 
 def stored(**changes) -> Checkpoint:
-    """A saved run: its auto image size is stored resolved."""
+    """A saved run: its auto settings are stored resolved, as train stores them."""
     return Checkpoint(
-        config=TrainConfig(image_size=16, **changes),
+        config=TrainConfig(image_size=16, latent_symmetry="none", **changes),
         in_channels=1,
         epoch=2,
         model={},
@@ -191,7 +191,7 @@ def test_unknown_checkpoint_schema_version_is_a_clear_error(tmp_path: Path, imag
 
 def test_checkpoint_round_trip(tmp_path: Path):
     checkpoint = Checkpoint(
-        config=TrainConfig(width=8),
+        config=TrainConfig(width=8, image_size=16, latent_symmetry="hflip"),
         in_channels=3,
         epoch=4,
         model={"w": torch.ones(2)},
