@@ -35,6 +35,7 @@ CHANNEL_POLICIES = ("auto", "gray", "rgb")
 FIT_MODES = ("crop", "pad")
 SYMMETRIES = ("auto", "none", "hflip", "dihedral")
 SWITCHES = ("auto", "on", "off")  # GPU-path settings: auto = on for CUDA (runtime/device.py)
+DAMAGED_SETTINGS = "the checkpoint's stored settings are damaged"  # a hand-edited file
 
 
 BUDGET_FORMAT = "--time-budget must be a duration such as 90s, 10m or 1.5h (0 = none)"
@@ -371,7 +372,7 @@ class TrainConfig:
             stored = {f.name: values[f.name] for f in fields if f.name in values}
             return cls(**{**older, **stored})
         except (ValueError, TypeError, UserError) as error:
-            raise UserError(f"the checkpoint's stored settings are damaged: {error}") from None
+            raise UserError(f"{DAMAGED_SETTINGS}: {error}") from None
 
     def unresolved(self) -> list[str]:
         """The options still at their `auto` value (train resolves each of them before

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from infohier_cli.atomic import atomic_open, atomic_path
-from infohier_cli.config import TrainConfig
+from infohier_cli.config import DAMAGED_SETTINGS, TrainConfig
 from infohier_cli.errors import UserError
 from infohier_cli.tables import TableWriter
 
@@ -206,11 +206,11 @@ class Checkpoint:
         """The checkpoint of a raw state; UserError if its settings are damaged or hold an
         `auto` that train always resolves before saving (a hand-edited file)."""
         config = TrainConfig.from_json(state["config"])
-        if config.unresolved():
+        unresolved = config.unresolved()
+        if unresolved:
             raise UserError(
-                f"the checkpoint's stored settings are damaged: "
-                f"{', '.join(config.unresolved())} left unresolved (train stores the value "
-                "it chose)"
+                f"{DAMAGED_SETTINGS}: {', '.join(unresolved)} left unresolved (train "
+                "stores the value it chose)"
             )
         return cls(
             config=config,
