@@ -89,12 +89,11 @@ def class_codes(ids: list[str], folder: Path) -> np.ndarray:
     return np.unique([label[name] for name in ids], return_inverse=True)[1].reshape(-1)
 
 
-def draws(ids: list[str], folder: Path, per_class: int, count: int) -> list[np.ndarray]:
-    """`count` seeded draws of row indices: `per_class` images of each class (all of a
-    smaller class); one draw of every row without `per_class`."""
+def draws(classes: np.ndarray, per_class: int, count: int) -> list[np.ndarray]:
+    """`count` seeded draws of row indices: `per_class` images of each class (`classes`,
+    (n,) codes; all of a smaller class); one draw of every row without `per_class`."""
     if not per_class:
-        return [np.arange(len(ids))]
-    classes = class_codes(ids, folder)
+        return [np.arange(len(classes))]
     picked = []
     for seed in range(count):
         rng = np.random.default_rng(seed)
@@ -119,10 +118,11 @@ def main() -> None:
         run, folder = (Path(part) for part in item.split("=", 1))
         emb = load_embeddings(run / "embeddings.npz")
         scores: dict[str, list[list[float]]] = {}
-        for rows in draws(emb.ids, folder, args.per_class, args.draws):
+        codes = class_codes(emb.ids, folder)  # every draw keeps every class
+        for rows in draws(codes, args.per_class, args.draws):
             ids = [emb.ids[i] for i in rows]
             ball = emb.disk[rows].astype(np.float64) if args.ball else None
-            classes = class_codes(ids, folder) if args.given_classes else None
+            classes = codes[rows] if args.given_classes else None
             for name, make in builders(emb.latent[rows], ball, classes):
                 scores.setdefault(name, []).append(purities(Tree(ids, make()), folder))
         for name, found in scores.items():
