@@ -24,6 +24,7 @@ import fcntl
 import json
 import os
 import pickle
+import shutil
 import struct
 import warnings
 import zipfile
@@ -99,9 +100,11 @@ class RunDir:
         """Hold the run folder exclusively; UserError at once if another process holds it.
 
         A run folder this call had to create is removed again if nothing but the lock file
-        was put in it. Stray temporary files of an interrupted save are removed.
+        and the decoded-image cache was put in it (a first train that read no image, say).
+        Stray temporary files of an interrupted save are removed.
         """
         created = not self.root.exists()
+        disposable = {self.lock_file.name, self.cache.name}
         try:
             self.create()
             fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
@@ -120,9 +123,11 @@ class RunDir:
                 stray.unlink(missing_ok=True)
             yield
         finally:
-            if created and [p.name for p in self.root.iterdir()] == [self.lock_file.name]:
-                self.lock_file.unlink()
-                self.root.rmdir()
+            if created and {p.name for p in self.root.iterdir()} <= disposable:
+                with contextlib.suppress(OSError):  # what cannot be removed stays
+                    shutil.rmtree(self.cache, ignore_errors=True)
+                    self.lock_file.unlink()
+                    self.root.rmdir()
             os.close(fd)
 
     def clear(self) -> None:

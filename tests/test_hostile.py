@@ -55,6 +55,17 @@ def test_second_writer_fails_at_once_and_a_stale_lock_does_not_block(folder, tmp
     assert invoke("train", folder, "--run", run.root, *ONE_EPOCH).exit_code == 0
 
 
+def test_a_first_train_that_reads_no_image_leaves_no_run_folder(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("a.png", "b.jpg", "c.tif"):
+        (images / name).write_bytes(b"not an image")
+    result = invoke("train", images, "--run", tmp_path / "run")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.splitlines()[-1].endswith("could be read")  # after a warning each
+    assert not (tmp_path / "run").exists()  # neither its lock nor the cache stays
+
+
 # 2. Ctrl-C
 def test_ctrl_c_mid_epoch_keeps_the_last_finished_epoch(folder, trained, tmp_path, monkeypatch):
     import shutil
