@@ -251,3 +251,27 @@ def test_latents_are_pooled_over_the_mirror_images_the_run_chose(tmp_path):
     np.testing.assert_allclose(again.latent, emb.latent, rtol=1e-4, atol=1e-5)
     plain = load_embeddings(tmp_path / "plain" / "embeddings.npz")
     assert not np.allclose(plain.latent[row["flipped.png"]], plain.latent[row["plain.png"]])
+
+
+def test_a_finished_run_resumed_with_new_latent_symmetry_stores_it(tmp_path):
+    """`train --resume --latent-symmetry X` on a finished run embeds it again with X and
+    keeps X in the checkpoint, so `embed` (and `assign`) read images as the run does."""
+    from infohier_cli.embed import embed_samples
+
+    rng = np.random.default_rng(2)
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(folder / f"{i}.png")
+    options = {**TINY, "epochs": 1, "latent_symmetry": "none"}
+    train(folder, tmp_path / "run", options, device="cpu", progress=False, warn=lambda _: None)
+    weights = Checkpoint.load(tmp_path / "run" / "checkpoint.pt").model
+    options["latent_symmetry"] = "dihedral"
+    train(folder, tmp_path / "run", options, resume=True, device="cpu", progress=False,
+          warn=lambda _: None)  # fmt: skip
+    stored = Checkpoint.load(tmp_path / "run" / "checkpoint.pt")
+    assert (stored.config.latent_symmetry, stored.epoch) == ("dihedral", 1)
+    assert all(torch.equal(stored.model[name], weights[name]) for name in weights)
+    again, _ = embed_samples(folder, tmp_path / "run", device="cpu", progress=False)
+    emb = load_embeddings(tmp_path / "run" / "embeddings.npz")
+    np.testing.assert_allclose(again.latent, emb.latent, rtol=1e-4, atol=1e-5)

@@ -329,6 +329,8 @@ def train(
             on_epoch_end=epoch_done,
             progress=progress,
         )
+        if resumed and saved[-1] == resumed.epoch and learner.config != resumed.config:
+            save(resumed.epoch)  # no epoch ran: store the new settings (--latent-symmetry)
         latent, disk = embed_images(
             learner.model, images, torch_device, symmetry=config.latent_symmetry,
             workers=n_workers, env=env, progress=progress,
