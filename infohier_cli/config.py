@@ -123,7 +123,8 @@ class TrainConfig:
     image_size: int = setting(
         0,
         "Images are made square (--fit) and resized to S x S; 0 = auto: twice the "
-        "median side of those squares, within 16..32 (16..64 on CUDA).",
+        "median side of those squares, within 16..32 (16..64 on CUDA), then smaller if "
+        "the images hold no more detail than a smaller side keeps (upscaled pictures).",
         min=0,
         max=1024,
         auto=0,
@@ -175,7 +176,13 @@ class TrainConfig:
         resumable=True,
     )
     steps: int = setting(
-        600, "Optimiser steps that auto --epochs plans for (training length by compute).", min=1
+        0,
+        "Optimiser steps that auto --epochs plans for (training length by compute); 0 = "
+        "auto: 600 for images of 32 px or more, 600 x 32 / S below (a smaller image's step "
+        "costs less).",
+        min=0,
+        auto=0,
+        before=600,
     )
     time_budget: str = setting(
         "0",

@@ -23,6 +23,7 @@ from infohier_cli.data import (
     sample_shapes,
     scan_folder,
 )
+from infohier_cli.data.detail import detail_lost, detail_side
 from infohier_cli.data.read import AUTO_SIZE_MAX
 from infohier_cli.errors import UserError
 from infohier_cli.runtime.device import auto_size_max
@@ -216,6 +217,41 @@ def test_resolve_spec_samples_the_folder_only_for_auto(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(data_module, "sample_shapes", no_sampling)
     assert resolve_spec(tmp_path, ["rgb.png"], "gray", 24, "fixed") == ImageSpec(24, 1, "fixed")
+
+
+def upscaled_folder(root: Path, detail: int, stored: int, count: int = 12) -> Path:
+    """`count` random `detail` x `detail` grey pictures stored bicubic-upscaled to `stored` px."""
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        small = Image.fromarray(rng.integers(0, 256, (detail, detail), dtype=np.uint8))
+        small.resize((stored, stored), Image.BICUBIC).save(root / f"p{i}.png")
+    return root
+
+
+def test_auto_size_shrinks_to_the_detail_the_images_hold(tmp_path: Path):
+    said: list[str] = []
+    folder = upscaled_folder(tmp_path / "upscaled", detail=8, stored=32)
+    names = sorted(p.name for p in folder.iterdir())
+    assert resolve_spec(folder, names, "auto", 0, say=said.append).size == 16
+    assert len(said) == 1 and said[0].startswith("image size: 16 px (auto:")
+    assert resolve_spec(folder, names, "auto", 32, say=said.append).size == 32  # asked for
+    sharp = upscaled_folder(tmp_path / "sharp", detail=32, stored=32)
+    assert resolve_spec(sharp, names, "auto", 0, say=said.append).size == 32
+    # stored smaller than the size rule's side: enlarged, never judged by its detail
+    small = upscaled_folder(tmp_path / "small", detail=4, stored=12)
+    assert resolve_spec(small, names, "auto", 0, say=said.append).size == 24
+    assert len(said) == 1
+
+
+def test_detail_lost_is_a_share_of_the_variance():
+    flat = torch.full((1, 2, 32, 32), 0.3)
+    assert detail_lost(flat, 16).tolist() == [0.0]
+    noise = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    lost = detail_lost(noise, 16)
+    assert bool(((lost > 0.3) & (lost < 1.0)).all())  # white noise keeps ~1/4 of itself
+    assert detail_side(noise, 16) == (32, 0.0)
+    assert detail_side(torch.zeros(0, 1, 32, 32), 16) == (32, 0.0)
 
 
 def test_crop_keeps_the_centred_square(tmp_path: Path):

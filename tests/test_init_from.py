@@ -92,7 +92,7 @@ def test_a_run_starts_from_an_earlier_runs_encoder(image_folder, tmp_path):
 
 
 def test_an_earlier_run_of_another_shape_is_refused(image_folder, tmp_path):
-    config = TrainConfig(**TINY, latent_symmetry="none")  # resolved, as train stores it
+    config = TrainConfig(**TINY, latent_symmetry="none", steps=600)  # resolved, as train stores it
     model = InfoHierModel(config, 3)
     checkpoint = Checkpoint(config, 3, 1, model.state_dict(), ["a", "b", "c"])
     checkpoint.save(tmp_path / "checkpoint.pt")

@@ -123,16 +123,17 @@ def test_config_json_round_trip_unknown_keys_ignored_and_missing_ones_as_before(
     config = TrainConfig(width=16, symmetry="dihedral", center_similarity=False)
     assert TrainConfig.from_json(config.to_json()) == config
     older = TrainConfig.from_json('{"width": 8, "from_the_future": 1}')
-    # a checkpoint from before --latent-symmetry embedded plainly, whatever today's default
-    assert older == TrainConfig(width=8, latent_symmetry="none")
-    assert TrainConfig().latent_symmetry == "auto"
+    # a checkpoint from before --latent-symmetry embedded plainly, whatever today's default;
+    # one from before auto --steps planned 600
+    assert older == TrainConfig(width=8, latent_symmetry="none", steps=600)
+    assert TrainConfig().latent_symmetry == "auto" and TrainConfig().steps == 0
     assert config.replace(width=None, seed=4) == dataclasses.replace(config, seed=4)
 
 
 def stored(**changes) -> Checkpoint:
     """A saved run: its auto settings are stored resolved, as train stores them."""
     return Checkpoint(
-        config=TrainConfig(image_size=16, latent_symmetry="none", **changes),
+        config=TrainConfig(image_size=16, steps=600, latent_symmetry="none", **changes),
         in_channels=1,
         epoch=2,
         model={},
@@ -191,7 +192,7 @@ def test_unknown_checkpoint_schema_version_is_a_clear_error(tmp_path: Path, imag
 
 def test_checkpoint_round_trip(tmp_path: Path):
     checkpoint = Checkpoint(
-        config=TrainConfig(width=8, image_size=16, latent_symmetry="hflip"),
+        config=TrainConfig(width=8, image_size=16, steps=600, latent_symmetry="hflip"),
         in_channels=3,
         epoch=4,
         model={"w": torch.ones(2)},

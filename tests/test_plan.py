@@ -11,6 +11,7 @@ from infohier_cli.training.plan import (
     budget_epochs,
     describe_plan,
     plan_epochs,
+    plan_steps,
     steps_per_epoch,
 )
 from infohier_cli.training.train import train
@@ -28,8 +29,15 @@ def test_auto_epochs_come_from_the_step_count(n_images, batch, steps, epochs):
     assert (planned.epochs - 1) * steps_per_epoch(config, n_images) < steps
 
 
+@pytest.mark.parametrize(("size", "steps"), [(16, 1200), (24, 800), (32, 600), (64, 600)])
+def test_auto_steps_give_smaller_images_more_steps(size, steps):
+    assert plan_steps(TrainConfig(image_size=size)).steps == steps
+    assert plan_steps(TrainConfig(image_size=size, steps=7)).steps == 7
+    assert plan_epochs(TrainConfig(image_size=size), 1280).epochs == steps // 20
+
+
 def test_explicit_epochs_are_kept_and_warmup_follows_the_epochs():
-    assert plan_epochs(TrainConfig(epochs=7), 10_000).epochs == 7
+    assert plan_epochs(TrainConfig(epochs=7, image_size=32), 10_000).epochs == 7
     assert TrainConfig(epochs=30).warmup == 5
     assert TrainConfig(epochs=30, warmup_epochs=2).warmup == 2
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -312,12 +312,16 @@ def describe_error(error: Exception) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+def evenly_spaced(samples: Sequence[Sample | str]) -> Sequence[Sample | str]:
+    """Up to SHAPE_SAMPLE evenly spaced items of `samples`: what the folder is judged by."""
+    return samples[:: max(1, len(samples) // SHAPE_SAMPLE)][:SHAPE_SAMPLE]
+
+
 def sample_shapes(root: Path, samples: Sequence[Sample | str]) -> list[tuple[int, int, int]]:
     """(C, H, W) of up to SHAPE_SAMPLE evenly spaced readable samples of the folder (a
     sample of several files counts the channels of all of them; H, W from its first)."""
-    step = max(1, len(samples) // SHAPE_SAMPLE)
     shapes = []
-    for item in samples[::step][:SHAPE_SAMPLE]:
+    for item in evenly_spaced(samples):
         files = item.files if isinstance(item, Sample) else (item,)
         try:
             found = [read_shape(Path(root) / rel) for rel in files]
@@ -354,18 +358,23 @@ def resolve_image_size(
     largest: int,
     fit: str,
 ) -> int:
-    """The side S images are resized to: `requested`, or for 0 ('auto') twice the median
-    side of the squares `fit` makes of the sampled images (their long side for 'pad', short
-    side for 'crop'), rounded up to a multiple of 8 and kept within
+    """The side S images are resized to by their sizes: `requested`, or for 0 ('auto')
+    twice the median side of the squares `fit` makes of the sampled images (their long
+    side for 'pad', short side for 'crop'), rounded up to a multiple of 8 and kept within
     [AUTO_SIZE_MIN, largest]: small images are not blown up past 2x (it adds compute,
     not information), large ones are reduced to what the device can train on (`largest`:
-    AUTO_SIZE_MAX on the CPU, AUTO_SIZE_MAX_CUDA on a GPU; runtime/device.py)."""
+    AUTO_SIZE_MAX on the CPU, AUTO_SIZE_MAX_CUDA on a GPU; runtime/device.py). For 'auto',
+    `resolve_spec` then looks at the images' detail (data/detail.py)."""
     if requested:
         return requested
     if not shapes:
         return largest
-    side = float(np.median([square_side(shape, fit) for shape in shapes]))
-    return int(min(largest, max(AUTO_SIZE_MIN, 8 * np.ceil(2 * side / 8))))
+    return int(min(largest, max(AUTO_SIZE_MIN, 8 * np.ceil(2 * median_side(shapes, fit) / 8))))
+
+
+def median_side(shapes: Sequence[tuple[int, int, int]], fit: str) -> float:
+    """The median side of the squares `fit` makes of (C, H, W) `shapes` (non-empty)."""
+    return float(np.median([square_side(shape, fit) for shape in shapes]))
 
 
 def resolve_spec(
@@ -376,15 +385,53 @@ def resolve_spec(
     intensity: str = "auto",
     largest: int = AUTO_SIZE_MAX,
     fit: str = "crop",
+    max_pixels: int = MAX_PIXELS,
+    say: Callable[[str], None] = lambda _message: None,
 ) -> ImageSpec:
     """The ImageSpec of a new run: channels from `channel_policy`, size from
     `requested_size` (0 = auto, at most `largest`); the folder is sampled only when one of
-    them is 'auto'."""
+    them is 'auto'. An auto size is made smaller when the images hold no more detail than
+    a smaller side keeps (`detail_side`; said in one line): up to SHAPE_SAMPLE of them are
+    then decoded once more, at the size their sizes gave."""
     needs_sample = channel_policy == "auto" or requested_size == 0
     shapes = sample_shapes(root, samples) if needs_sample else []
-    return ImageSpec(
+    spec = ImageSpec(
         resolve_image_size(requested_size, shapes, largest, fit),
         resolve_channels(channel_policy, shapes),
         intensity,
-        fit=fit,
+        max_pixels,
+        fit,
     )
+    if requested_size or not shapes or spec.size < 2 * AUTO_SIZE_MIN:
+        return spec
+    if median_side(shapes, fit) < spec.size:  # enlarged: the detail side is the stored one
+        return spec
+    from infohier_cli.data.detail import DETAIL_LOST_MAX, detail_side
+
+    side, lost = detail_side(sampled_images(root, samples, spec), AUTO_SIZE_MIN)
+    if side < spec.size:
+        say(
+            f"image size: {side} px (auto: the images lose {lost:.2%} of their variance "
+            f"at {side} px against {spec.size}, at most {DETAIL_LOST_MAX:.1%} counts as no "
+            "detail lost)"
+        )
+    return dataclasses.replace(spec, size=side)
+
+
+def sampled_images(root: Path, samples: Sequence[Sample | str], spec: ImageSpec):
+    """Up to SHAPE_SAMPLE evenly spaced readable samples of the folder, read with `spec`
+    -> (N, C, S, S) float32 (N may be 0)."""
+    import torch
+
+    images = []
+    for item in evenly_spaced(samples):
+        try:
+            if isinstance(item, Sample):
+                images.append(read_sample(root, item, spec)[0])
+            else:
+                images.append(read_image(Path(root) / item, spec)[0])
+        except Exception:  # unreadable files are reported later, by the loading pass
+            continue
+    if not images:
+        return torch.zeros(0, spec.channels, spec.size, spec.size)
+    return torch.stack(images)

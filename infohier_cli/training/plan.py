@@ -5,6 +5,11 @@ gets as many optimiser steps as one of 5,000 (BENCHMARKS.md: the step count, not
 count, is what moved tree quality on small folders).
 
     auto (--epochs 0):  epochs = ⌈steps / steps_per_epoch⌉,  steps_per_epoch = ⌊n / B⌋
+    auto (--steps 0):   steps = ⌈REFERENCE_STEPS · max(1, REFERENCE_SIDE / S)⌉
+                        (600 at S ≥ 32 px, 1,200 at 16 px: on the CPU a 16-px step costs
+                        0.4 of a 32-px one, so the run still takes less time; the 1,797
+                        digits at 16 px gained 0.034 class DP from 600 to 1,200 steps,
+                        BENCHMARKS.md "Resolution from content")
     --time-budget T:    after e epochs took t_e seconds in all, epochs = max(e, ⌊T·e / t_e⌋),
                         re-planned after every epoch of a new run (a machine that slows
                         down mid-run moves the end forward instead of overrunning)
@@ -20,14 +25,29 @@ import math
 
 from infohier_cli.config import TrainConfig, budget_seconds
 
+REFERENCE_STEPS, REFERENCE_SIDE = 600, 32  # the auto step count at 32 px and above
+
 
 def steps_per_epoch(config: TrainConfig, n_images: int) -> int:
     """⌊n / min(B, n)⌋ optimiser steps in one pass over `n_images`."""
     return max(1, n_images // min(config.batch_size, n_images))
 
 
+def plan_steps(config: TrainConfig) -> TrainConfig:
+    """`config` with auto `steps` (0) resolved for its (resolved) image size S:
+    ⌈REFERENCE_STEPS · max(1, REFERENCE_SIDE / S)⌉."""
+    if config.steps:
+        return config
+    if not config.image_size:
+        raise ValueError("plan_steps needs a resolved image size")
+    scale = max(1.0, REFERENCE_SIDE / config.image_size)
+    return config.replace(steps=math.ceil(REFERENCE_STEPS * scale))
+
+
 def plan_epochs(config: TrainConfig, n_images: int) -> TrainConfig:
-    """`config` with auto `epochs` (0) resolved to ⌈steps / steps_per_epoch⌉."""
+    """`config` with auto `steps` resolved (`plan_steps`), then auto `epochs` (0) resolved
+    to ⌈steps / steps_per_epoch⌉."""
+    config = plan_steps(config)
     if config.epochs:
         return config
     return config.replace(epochs=math.ceil(config.steps / steps_per_epoch(config, n_images)))

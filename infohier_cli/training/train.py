@@ -162,7 +162,7 @@ def read_samples(
     else:
         resolved = resolve_spec(
             folder, samples, config.channels, config.image_size, config.intensity, largest,
-            config.fit,
+            config.fit, config.max_pixels, say,
         )  # fmt: skip
         config, channels = config.replace(image_size=resolved.size), resolved.channels
     spec = ImageSpec.of_run(config, channels)
