@@ -236,6 +236,8 @@ def test_auto_size_shrinks_to_the_detail_the_images_hold(tmp_path: Path):
     assert resolve_spec(folder, names, "auto", 0, say=said.append).size == 16
     assert len(said) == 1 and said[0].startswith("image size: 16 px (auto:")
     assert resolve_spec(folder, names, "auto", 32, say=said.append).size == 32  # asked for
+    # the pixel limit holds for the images judged too: none is decoded, the side stays
+    assert resolve_spec(folder, names, "auto", 0, max_pixels=1000, say=said.append).size == 32
     sharp = upscaled_folder(tmp_path / "sharp", detail=32, stored=32)
     assert resolve_spec(sharp, names, "auto", 0, say=said.append).size == 32
     # stored smaller than the size rule's side: enlarged, never judged by its detail

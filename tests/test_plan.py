@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from infohier_cli.config import TrainConfig, budget_seconds
@@ -108,3 +109,22 @@ def test_replanning_keeps_a_warm_up_that_has_ended():
     learner.replan(120, done=6)  # it started after epoch 5: stays on
     assert (learner.config.epochs, learner.config.warmup) == (120, 5)
     assert all(schedule.T_max == 120 for schedule in learner.schedules)
+
+
+def test_upscaled_pictures_train_smaller_for_more_steps(tmp_path):
+    from PIL import Image
+
+    from infohier_cli.run import Checkpoint, RunDir
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "upscaled"
+    folder.mkdir()
+    for i in range(8):  # 8x8 pictures stored as 32-px files, as the digits are
+        small = Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8))
+        small.resize((32, 32), Image.BICUBIC).save(folder / f"p{i}.png")
+    messages: list[str] = []
+    options = dict(batch_size=4, width=4, epochs=1, warmup_epochs=0)
+    train(folder, tmp_path / "run", options, progress=False, warn=messages.append)
+    config = Checkpoint.load(RunDir(tmp_path / "run").checkpoint).config
+    assert (config.image_size, config.steps) == (16, 1200)
+    assert any(m.startswith("image size: 16 px (auto:") for m in messages)

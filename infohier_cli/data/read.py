@@ -19,7 +19,9 @@ A sample made of several files stacks their channels (in file order) before the 
 rule applies.
 - size: an image with more pixels than `ImageSpec.max_pixels` (default 100 million) is not
   decoded (a decompression bomb) but skipped with that reason; the folder's shapes are read
-  from the file headers, so each image is decoded once.
+  from the file headers, so each image is decoded once (but for an auto size: up to
+  SHAPE_SAMPLE images stored at the size rule's side or larger are decoded once more to
+  judge their detail, data/detail.py).
 """
 
 from __future__ import annotations
