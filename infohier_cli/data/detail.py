@@ -46,11 +46,11 @@ def detail_lost(images: torch.Tensor, side: int) -> torch.Tensor:
 def detail_side(images: torch.Tensor, smallest: int) -> tuple[int, float]:
     """The side of the module docstring for (N, C, S, S) images, at least `smallest`, and
     the median share of variance lost there (0.0 when S stays, as it does for N = 0)."""
-    size = images.shape[-1]
+    size, images = images.shape[-1], images.float()
     if not len(images):
         return size, 0.0
     for side in range(smallest, size // 2 + 1, SIDE_STEP):
-        lost = float(detail_lost(images.float(), side).median())
+        lost = float(detail_lost(images, side).median())
         if lost <= DETAIL_LOST_MAX:
             return side, lost
     return size, 0.0

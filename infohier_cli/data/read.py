@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from infohier_cli.data.samples import Sample
+from infohier_cli.data.samples import Sample, as_samples
 
 if TYPE_CHECKING:
     from infohier_cli.config import TrainConfig
@@ -323,10 +323,9 @@ def sample_shapes(root: Path, samples: Sequence[Sample | str]) -> list[tuple[int
     """(C, H, W) of up to SHAPE_SAMPLE evenly spaced readable samples of the folder (a
     sample of several files counts the channels of all of them; H, W from its first)."""
     shapes = []
-    for item in evenly_spaced(samples):
-        files = item.files if isinstance(item, Sample) else (item,)
+    for sample in as_samples(evenly_spaced(samples)):
         try:
-            found = [read_shape(Path(root) / rel) for rel in files]
+            found = [read_shape(Path(root) / rel) for rel in sample.files]
         except Exception:  # unreadable files are reported later, by the loading pass
             continue
         shapes.append((sum(s[0] for s in found), found[0][1], found[0][2]))
@@ -426,12 +425,9 @@ def sampled_images(root: Path, samples: Sequence[Sample | str], spec: ImageSpec)
     import torch
 
     images = []
-    for item in evenly_spaced(samples):
+    for sample in as_samples(evenly_spaced(samples)):
         try:
-            if isinstance(item, Sample):
-                images.append(read_sample(root, item, spec)[0])
-            else:
-                images.append(read_image(Path(root) / item, spec)[0])
+            images.append(read_sample(root, sample, spec)[0])
         except Exception:  # unreadable files are reported later, by the loading pass
             continue
     if not images:
