@@ -3,7 +3,7 @@
 usage: python benchmarks/throughput.py [--n 2048] [--batch-size 256] [--image-size 32]
                                        [--width 32] [--channels 1] [--repeats 3]
                                        [--train-images 1024] [--train-batch 64]
-                                       [--train-epochs 4]
+                                       [--train-epochs 4] [--device auto]
 
 Embedding row: `embed_images` against a bare forward at the same batch and image size, on
 the same in-memory images (no decoding), so the ratio isolates what infohier adds: the data
@@ -22,7 +22,10 @@ process's CPU time (which other processes on a shared machine disturb far less; 
 thread it is the work done); target: at least 0.85.
 Then the time to make one batch's two views, per image (the CPU default) and batched on
 the device (`--batch-augment on`, here on the CPU). `--n 0` leaves out the embedding rows,
-`--train-images 0` the training rows.
+`--train-images 0` the training rows. `--device auto` takes CUDA when present; there the
+bare training pass runs with the mixed precision and memory format that `infohier train`
+resolves for the device (bf16 autocast, channels-last; embedding is float32 on both
+sides, as `embed_images` is), and every timed block ends in a CUDA sync.
 """
 
 from __future__ import annotations
@@ -43,7 +46,13 @@ from infohier_cli.data import ImageSpec, scan_folder
 from infohier_cli.embed import embed_images
 from infohier_cli.model.encoder import resnet18_backbone
 from infohier_cli.model.network import InfoHierModel
-from infohier_cli.runtime.device import default_workers
+from infohier_cli.runtime.device import (
+    amp_dtype,
+    autocast,
+    loader_workers,
+    memory_format,
+    pick_device,
+)
 from infohier_cli.runtime.distributed import DistEnv
 from infohier_cli.training.augment import TwoViews
 from infohier_cli.training.batch_views import BatchViews
@@ -52,11 +61,19 @@ from infohier_cli.training.setup import build_learner
 from infohier_cli.training.train import make_loader
 
 
-def best_seconds(function, repeats: int) -> float:
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously); nothing on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_seconds(function, repeats: int, device: torch.device) -> float:
     times = []
     for _ in range(repeats):
+        synchronize(device)
         started = time.perf_counter()
         function()
+        synchronize(device)
         times.append(time.perf_counter() - started)
     return min(times)
 
@@ -68,10 +85,11 @@ def view_seconds(args: argparse.Namespace) -> tuple[float, float]:
     images = torch.rand(args.train_batch, args.channels, args.image_size, args.image_size)
     per_image = TwoViews(images, config, args.channels)
     batched = BatchViews(images, config)
-    indices, device = torch.arange(args.train_batch), torch.device("cpu")
+    indices, device = torch.arange(args.train_batch), args.device
+    cpu = torch.device("cpu")
     return (
-        best_seconds(lambda: [per_image[i] for i in range(args.train_batch)], args.repeats),
-        best_seconds(lambda: batched.on_device((indices, images), device), args.repeats),
+        best_seconds(lambda: [per_image[i] for i in range(args.train_batch)], args.repeats, cpu),
+        best_seconds(lambda: batched.on_device((indices, images), device), args.repeats, device),
     )
 
 
@@ -89,7 +107,8 @@ def training_rates(args: argparse.Namespace) -> list[tuple[float, float, float, 
         epochs=args.train_epochs,
         warmup_epochs=0,
     )
-    device, env = torch.device("cpu"), DistEnv()
+    device, env = args.device, DistEnv()
+    amp, layout = amp_dtype(config.amp, device), memory_format(config.channels_last, device)
     with tempfile.TemporaryDirectory() as tmp:
         names = [f"img{i:05d}.png" for i in range(args.train_images)]
         for name in names:
@@ -98,17 +117,23 @@ def training_rates(args: argparse.Namespace) -> list[tuple[float, float, float, 
         spec = ImageSpec(args.image_size, args.channels)
         images, _ = scan_folder(Path(tmp), names, spec, progress=False, warn=lambda _: None)
         learner = build_learner(config, args.channels, device, env)
-        loader = make_loader(images, config, env, default_workers(device), device)
+        loader = make_loader(images, config, env, loader_workers(device, None, print), device)
         bare = resnet18_backbone(args.channels, args.image_size, args.width).train()
+        bare = bare.to(device, memory_format=layout)
         views = torch.rand(2 * args.train_batch, args.channels, args.image_size, args.image_size)
+        views = views.to(device, memory_format=layout)
         rates, cpu_mark = [], [time.process_time()]
 
         def bare_epoch(_epoch: int, log: dict) -> None:
             train_cpu = time.process_time() - cpu_mark[0]
+            synchronize(device)
             started, cpu_started = time.perf_counter(), time.process_time()
             for _ in range(len(loader)):
                 bare.zero_grad(set_to_none=True)
-                bare(views).sum().backward()
+                with autocast(amp, device):
+                    out = bare(views)
+                out.float().sum().backward()
+            synchronize(device)
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             n = len(loader) * args.train_batch
             rates.append((log["images"] / log["seconds"], n / wall, n / train_cpu, n / cpu))
@@ -126,21 +151,21 @@ def embed_rows(args: argparse.Namespace) -> None:
     """The embedding table: bare forward against `embed_images`, best of `--repeats`."""
     torch.manual_seed(0)
     images = torch.rand(args.n, args.channels, args.image_size, args.image_size)
-    device = torch.device("cpu")
+    device = args.device
     config = TrainConfig(image_size=args.image_size, width=args.width)
-    model = InfoHierModel(config, args.channels).eval()
-    bare = resnet18_backbone(args.channels, args.image_size, args.width).eval()
+    model = InfoHierModel(config, args.channels).eval().to(device)
+    bare = resnet18_backbone(args.channels, args.image_size, args.width).eval().to(device)
 
     @torch.inference_mode()
     def bare_pass() -> None:
         for start in range(0, args.n, args.batch_size):
-            bare(images[start : start + args.batch_size])
+            bare(images[start : start + args.batch_size].to(device))
 
     def embed_pass() -> None:
         embed_images(model, images, device, batch_size=args.batch_size, progress=False)
 
-    bare_rate = args.n / best_seconds(bare_pass, args.repeats)
-    embed_rate = args.n / best_seconds(embed_pass, args.repeats)
+    bare_rate = args.n / best_seconds(bare_pass, args.repeats, device)
+    embed_rate = args.n / best_seconds(embed_pass, args.repeats, device)
     print(
         f"embedding: {args.n} images "
         f"{args.channels}x{args.image_size}x{args.image_size}, width {args.width}, "
@@ -165,8 +190,11 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=1024)
     parser.add_argument("--train-batch", type=int, default=64)
     parser.add_argument("--train-epochs", type=int, default=4)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     args = parser.parse_args()
-    print(f"torch threads: {torch.get_num_threads()}\n")
+    args.device = pick_device(args.device)
+    name = torch.cuda.get_device_name(args.device) if args.device.type == "cuda" else "CPU"
+    print(f"device: {name}; torch {torch.__version__}, threads: {torch.get_num_threads()}\n")
     if args.n:
         embed_rows(args)
     if args.train_images:

@@ -49,6 +49,8 @@ def test_the_plan_line_names_when_the_hierarchical_loss_starts():
     assert "hierarchical loss from epoch 6" in joint
     ssl_only = describe_plan(TrainConfig(epochs=30, lambda_hc=0.0), 240)
     assert "no hierarchical loss (--lambda-hc 0)" in ssl_only and "from epoch" not in ssl_only
+    sized = describe_plan(TrainConfig(epochs=30, image_size=24), 240)
+    assert sized.startswith("plan: 30 epochs of 3 steps (batch 64) at 24 px, ")
 
 
 @pytest.mark.parametrize(

@@ -70,9 +70,10 @@ def describe_plan(config: TrainConfig, n_images: int) -> str:
         if config.lambda_hc > 0
         else "no hierarchical loss (--lambda-hc 0)"
     )
+    size = f" at {config.image_size} px" if config.image_size else ""
     line = (
         f"plan: {config.epochs} epochs of {per_epoch} steps (batch "
-        f"{min(config.batch_size, n_images)}), {hierarchical}"
+        f"{min(config.batch_size, n_images)}){size}, {hierarchical}"
     )
     if budget_seconds(config.time_budget):
         line += f"; re-planned for the time budget {config.time_budget} after each epoch"
