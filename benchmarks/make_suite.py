@@ -32,6 +32,10 @@ reads the labels. Deterministic for a given --seed. Folders:
             (round: C G O S, straight: E H L T, diagonal: A K V X); 12 letters x 30,
             8-bit gray, 40 px. Added in session 14, after every default was set, as a
             folder no default was chosen on: it has an "up", like digits.
+- frames    the photos' patches (same photographs, places and labels) cut with varied aspect
+            ratio: width / height log-uniform in [1/2, 2], area about 48^2; 360 images. Added
+            in session 17 as a non-square folder whose content fills the frame, unlike
+            particles'.
 
 Needs the `bench` extra (scikit-learn) and matplotlib (a dependency of infohier).
 """
@@ -43,6 +47,7 @@ import csv
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -93,9 +98,11 @@ def _to_u8(image: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- photos
 def photo_samples(
-    rng: np.random.Generator, per_class: int = 30, size: int = 48
+    rng: np.random.Generator, per_class: int = 30, size: int = 48, aspect: float = 1.0
 ) -> Iterator[Sample]:
-    """Patches jittered by up to ±size/2 around four fixed places of each photograph."""
+    """Patches jittered by up to ±size/2 around four fixed places of each photograph; with
+    `aspect` > 1 each patch's width / height is drawn log-uniform in [1/aspect, aspect]
+    (area about size²), else every patch is size x size."""
     import matplotlib.cbook
     from sklearn.datasets import load_sample_images
 
@@ -110,10 +117,12 @@ def photo_samples(
         places = [(int(h * fy), int(w * fx)) for fy in (0.25, 0.6) for fx in (0.3, 0.7)]
         for place, (cy, cx) in enumerate(places):
             for _ in range(per_class):
-                y = cy - size // 2 + int(rng.integers(-size // 2, size // 2 + 1))
-                x = cx - size // 2 + int(rng.integers(-size // 2, size // 2 + 1))
-                y, x = np.clip(y, 0, h - size), np.clip(x, 0, w - size)
-                yield photo, f"{photo}_p{place}", image[y : y + size, x : x + size].copy()
+                ratio = float(np.exp(rng.uniform(-1, 1) * np.log(aspect))) if aspect > 1 else 1
+                ph, pw = round(size / np.sqrt(ratio)), round(size * np.sqrt(ratio))
+                y = cy - ph // 2 + int(rng.integers(-size // 2, size // 2 + 1))
+                x = cx - pw // 2 + int(rng.integers(-size // 2, size // 2 + 1))
+                y, x = np.clip(y, 0, h - ph), np.clip(x, 0, w - pw)
+                yield photo, f"{photo}_p{place}", image[y : y + ph, x : x + pw].copy()
 
 
 # ---------------------------------------------------------------- shapes
@@ -453,6 +462,7 @@ FOLDERS: dict[str, Callable[[Path, np.random.Generator, int | None], int]] = {
     "cells16": _generated(cell_samples, ".tif"),
     "particles": _generated(particle_samples, ".png"),
     "glyphs": _generated(glyph_samples, ".png"),
+    "frames": _generated(partial(photo_samples, aspect=2.0), ".png"),
 }
 
 

@@ -1,7 +1,7 @@
 """Quality table: classical baselines and infohier runs, scored on the same images.
 
 usage: python benchmarks/quality.py FOLDER [--run NAME=RUN_DIR ...] [--image-size S]
-                                   [--fit crop|pad]
+                                   [--fit auto|crop|pad]
 
 Needs the `bench` extra (scikit-image, for HOG and LBP): pip install '.[bench]'.
 The classical rows (pixels, PCA, HOG, LBP histograms) are computed at the images' own
@@ -31,6 +31,7 @@ from infohier_cli.config import FIT_MODES, TrainConfig
 from infohier_cli.data import (
     ImageSpec,
     discover_images,
+    resolve_fit,
     resolve_spec,
     sample_shapes,
     scan_folder,
@@ -121,8 +122,9 @@ def main() -> None:
     labels_csv = args.folder / "labels.csv"
     rows: list[tuple[str, dict, float]] = []
 
-    size = args.image_size or native_size(args.folder, args.fit)
-    names, pixels, spec = pixel_matrix(args.folder, size, args.fit)
+    fit = resolve_fit(args.folder, discover_images(args.folder), args.fit, say=print)
+    size = args.image_size or native_size(args.folder, fit)
+    names, pixels, spec = pixel_matrix(args.folder, size, fit)
     centred = pixels - pixels.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     pca = centred @ vt[:50].T

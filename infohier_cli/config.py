@@ -32,7 +32,7 @@ from infohier_cli.errors import UserError
 RADIUS_MODES = ("fixed", "free")
 INTENSITY_MODES = ("auto", "percentile", "fixed")
 CHANNEL_POLICIES = ("auto", "gray", "rgb")
-FIT_MODES = ("crop", "pad")
+FIT_MODES = ("auto", "crop", "pad")
 SYMMETRIES = ("auto", "none", "hflip", "dihedral")
 SWITCHES = ("auto", "on", "off")  # GPU-path settings: auto = on for CUDA (runtime/device.py)
 DAMAGED_SETTINGS = "the checkpoint's stored settings are damaged"  # a hand-edited file
@@ -130,9 +130,11 @@ class TrainConfig:
         auto=0,
     )
     fit: str = setting(
-        "crop",
-        "How a non-square image is made square: crop (the largest centred square) or pad "
-        "(the whole image, centred on its border's median colour).",
+        "auto",
+        "How a non-square image is made square: crop (the largest centred square), pad "
+        "(the whole image, centred on its border's median colour), or auto (pad when the "
+        "images' border is a plain background, as around a tight crop of one object; "
+        "else crop).",
         choices=FIT_MODES,
     )
     channels: str = setting("auto", "auto (most common in the folder), gray, rgb, or a number.")

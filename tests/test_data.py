@@ -12,17 +12,18 @@ import torch
 from PIL import Image
 
 import infohier_cli.data.read as data_module
-from infohier_cli.config import FIT_MODES
 from infohier_cli.data import (
     ImageSpec,
     discover_images,
     load_image,
     resolve_channels,
+    resolve_fit,
     resolve_image_size,
     resolve_spec,
     sample_shapes,
     scan_folder,
 )
+from infohier_cli.data.background import background_fit, border_share
 from infohier_cli.data.detail import detail_lost, detail_side
 from infohier_cli.data.read import AUTO_SIZE_MAX
 from infohier_cli.errors import UserError
@@ -289,8 +290,50 @@ def test_pad_resizes_a_long_image_to_fit_then_fills_around_it(tmp_path: Path):
 
 def test_fit_does_not_change_square_images(tmp_path: Path):
     Image.fromarray(gray()).save(tmp_path / "square.png")
-    pad, crop = (load_image(tmp_path / "square.png", ImageSpec(12, 1, fit=f)) for f in FIT_MODES)
+    pad, crop = (
+        load_image(tmp_path / "square.png", ImageSpec(12, 1, fit=f)) for f in ("pad", "crop")
+    )
     assert torch.equal(pad, crop)
+
+
+def test_border_share_is_near_zero_on_a_background_and_near_one_on_texture():
+    rng = np.random.default_rng(0)
+    crop = np.full((1, 20, 40), 230.0) + rng.normal(0, 1, (1, 20, 40))  # light background
+    crop[:, 4:-4, 4:-4] = rng.uniform(0, 120, (1, 12, 32))  # a dark, textured object
+    assert border_share(crop) < 0.1
+    assert 0.8 < border_share(rng.uniform(0, 255, (3, 20, 40))) < 1.2
+    assert border_share(np.zeros((2, 5, 9), dtype=np.uint16)) == 0.0  # flat: no spread
+    assert background_fit([]) == ("crop", pytest.approx(float("nan"), nan_ok=True))
+
+
+def tight_crops(root: Path, background: bool, square: bool = False) -> list[str]:
+    """Six 8-bit gray images: a dark object on a light background, or noise everywhere."""
+    rng = np.random.default_rng(1)
+    root.mkdir()
+    for i in range(6):
+        h, w = (24, 24) if square else (20, 30 + 4 * i)
+        image = rng.integers(0, 256, (h, w)).astype(np.uint8)
+        if background:
+            image[:] = 225 + rng.integers(0, 5, (h, w))
+            image[3:-3, 3:-3] = rng.integers(0, 120, (h - 6, w - 6))
+        Image.fromarray(image).save(root / f"c{i}.png")
+    return sorted(p.name for p in root.iterdir())
+
+
+def test_auto_fit_pads_objects_on_a_background_and_crops_full_frames(tmp_path: Path):
+    said: list[str] = []
+    crops = tight_crops(tmp_path / "crops", background=True)
+    assert resolve_fit(tmp_path / "crops", crops, "auto", say=said.append) == "pad"
+    frames = tight_crops(tmp_path / "frames", background=False)
+    assert resolve_fit(tmp_path / "frames", frames, "auto", say=said.append) == "crop"
+    assert [m.split(" (")[0] for m in said] == ["fit: pad", "fit: crop"]
+    squares = tight_crops(tmp_path / "squares", background=True, square=True)
+    assert resolve_fit(tmp_path / "squares", squares, "auto", say=said.append) == "crop"
+    assert len(said) == 2  # square images: nothing to decide, nothing said
+    assert resolve_fit(tmp_path / "frames", frames, "pad", say=said.append) == "pad"  # asked for
+    assert resolve_spec(tmp_path / "crops", crops, "auto", 0).fit == "pad"
+    with pytest.raises(ValueError, match="resolved"):
+        load_image(tmp_path / "crops" / crops[0], ImageSpec(16, 1, fit="auto"))
 
 
 def test_unreadable_files_are_skipped_and_reported(tmp_path: Path):
@@ -310,3 +353,15 @@ def test_unreadable_files_are_skipped_and_reported(tmp_path: Path):
     assert sum("skipped unreadable file" in m for m in messages) == 3
     assert any("skipped 3 unreadable" in m for m in messages)
     assert images[0].shape == (1, 8, 8)
+
+
+def test_a_run_stores_the_fit_auto_chose(tmp_path: Path):
+    from infohier_cli.run import Checkpoint, RunDir
+    from infohier_cli.training.train import train
+
+    tight_crops(tmp_path / "crops", background=True)
+    messages: list[str] = []
+    options = dict(batch_size=4, width=4, epochs=1, warmup_epochs=0)
+    train(tmp_path / "crops", tmp_path / "run", options, progress=False, warn=messages.append)
+    assert Checkpoint.load(RunDir(tmp_path / "run").checkpoint).config.fit == "pad"
+    assert any(m.startswith("fit: pad (auto:") for m in messages)

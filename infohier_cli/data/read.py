@@ -11,7 +11,9 @@ Loading rules (one per concern, all documented in the README):
 - aspect ratio ('fit'): 'crop' resizes the largest centred square to S x S (antialiased);
   'pad' resizes the whole image so that its long side is S and centres it on an S x S
   square filled with the median of its 1-pixel border (per channel: the background of a
-  tight crop around an object). Square images are the same either way.
+  tight crop around an object); 'auto' takes pad when the sampled non-square images'
+  border is background, else crop (data/background.py). Square images are the same either
+  way.
 - channels: 'gray' (1), 'rgb' (3) or N; 'auto' takes the most common channel count of a
   sample of the folder. Conversion: RGB -> gray by luminance, 1 -> N by repetition, more
   channels than wanted keeps the first ones, fewer pads with zeros.
@@ -198,6 +200,8 @@ def square_resize(image, size: int, fit: str):
         side = min(h, w)
         top, left = (h - side) // 2, (w - side) // 2
         return resize(image[:, top : top + side, left : left + side], size, size)
+    if fit != "pad":
+        raise ValueError(f"fit must be resolved to 'crop' or 'pad', not {fit!r}")
     side = max(h, w)
     new_h, new_w = max(1, round(h * size / side)), max(1, round(w * size / side))
     square = border_median(image)[:, None, None].expand(-1, size, size).clone()
@@ -378,6 +382,39 @@ def median_side(shapes: Sequence[tuple[int, int, int]], fit: str) -> float:
     return float(np.median([square_side(shape, fit) for shape in shapes]))
 
 
+def resolve_fit(
+    root: Path,
+    samples: Sequence[Sample | str],
+    fit: str,
+    max_pixels: int = MAX_PIXELS,
+    say: Callable[[str], None] = lambda _message: None,
+) -> str:
+    """`fit`, or for 'auto' the rule of data/background.py on the non-square ones among up
+    to SHAPE_SAMPLE evenly spaced readable samples (their first file; said in one line when
+    there are any; only they are decoded)."""
+    if fit != "auto":
+        return fit
+    from infohier_cli.data.background import BACKGROUND_SHARE_MAX, background_fit
+
+    images = []
+    for sample in as_samples(evenly_spaced(samples)):
+        path = Path(root) / sample.files[0]
+        try:
+            if len(set(read_shape(path)[1:])) > 1:
+                images.append(read_pixels(path, max_pixels))
+        except Exception:  # unreadable files are reported later, by the loading pass
+            continue
+    chosen, share = background_fit(images)
+    if images:
+        kept = "kept whole on a square of it" if chosen == "pad" else "cut to a centred square"
+        say(
+            f"fit: {chosen} (auto: the non-square images' border varies {share:.2f} as much "
+            f"as the whole image, below {BACKGROUND_SHARE_MAX} counts as a background; "
+            f"{kept})"
+        )
+    return chosen
+
+
 def resolve_spec(
     root: Path,
     samples: Sequence[Sample | str],
@@ -385,15 +422,16 @@ def resolve_spec(
     requested_size: int,
     intensity: str = "auto",
     largest: int = AUTO_SIZE_MAX,
-    fit: str = "crop",
+    fit: str = "auto",
     max_pixels: int = MAX_PIXELS,
     say: Callable[[str], None] = lambda _message: None,
 ) -> ImageSpec:
-    """The ImageSpec of a new run: channels from `channel_policy`, size from
-    `requested_size` (0 = auto, at most `largest`); the folder is sampled only when one of
-    them is 'auto'. An auto size is made smaller when the images hold no more detail than
-    a smaller side keeps (`detail_side`; said in one line): up to SHAPE_SAMPLE of them are
-    then decoded once more, at the size their sizes gave."""
+    """The ImageSpec of a new run: the fit from `fit` (`resolve_fit`), channels from
+    `channel_policy`, size from `requested_size` (0 = auto, at most `largest`); the folder
+    is sampled only when one of them is 'auto'. An auto size is made smaller when the
+    images hold no more detail than a smaller side keeps (`detail_side`; said in one line):
+    up to SHAPE_SAMPLE of them are then decoded once more, at the size their sizes gave."""
+    fit = resolve_fit(root, samples, fit, max_pixels, say)
     needs_sample = channel_policy == "auto" or requested_size == 0
     shapes = sample_shapes(root, samples) if needs_sample else []
     spec = ImageSpec(

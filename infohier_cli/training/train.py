@@ -150,7 +150,7 @@ def read_samples(
     largest: int,
 ) -> tuple[TrainConfig, ImageFolder, list[tuple[str, str]]]:
     """Decode the folder's samples with the run's image spec (resolved from the folder for
-    a new run, an auto size at most `largest`, and saved resolved in the config). With
+    a new run, an auto size at most `largest`; size and fit saved resolved in the config). With
     `config.group`, channel files are stacked into samples; the incomplete ones are
     reported with the unreadable. The decoded samples are kept in (or reused from) the
     decoded-image cache in `cache_dir` (data/cache.py)."""
@@ -164,7 +164,8 @@ def read_samples(
             folder, samples, config.channels, config.image_size, config.intensity, largest,
             config.fit, config.max_pixels, say,
         )  # fmt: skip
-        config, channels = config.replace(image_size=resolved.size), resolved.channels
+        config = config.replace(image_size=resolved.size, fit=resolved.fit)
+        channels = resolved.channels
     spec = ImageSpec.of_run(config, channels)
     images, skipped = scan_folder(
         folder, samples, spec, cache_dir=cache_dir, workers=workers, warn=say, progress=progress
