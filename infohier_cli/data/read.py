@@ -401,7 +401,9 @@ def resolve_fit(
         path = Path(root) / sample.files[0]
         try:
             if len(set(read_shape(path)[1:])) > 1:
-                images.append(read_pixels(path, max_pixels))
+                pixels = read_pixels(path, max_pixels)
+                if pixels.ndim == 3 and min(pixels.shape) >= 1:  # else skipped when loaded
+                    images.append(pixels)
         except Exception:  # unreadable files are reported later, by the loading pass
             continue
     chosen, share = background_fit(images)
