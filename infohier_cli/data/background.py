@@ -14,10 +14,10 @@ it: near 0 for an object on a plain background, about 1 where the border looks l
 rest of the image (a flat channel counts 0). 'auto' takes 'pad' when the median share
 over the folder's sampled non-square images is below `BACKGROUND_SHARE_MAX`, else 'crop';
 with no non-square image the two are the same, and it takes 'crop'. On the development
-suite (BENCHMARKS.md, sessions 17–18): particles 0.27 (tight crops; pad +0.055 superclass
-DP over seeds 0–2, class level), frames 1.12 (photograph patches of varied aspect; pad
-−0.115 class DP); the square folders, where the rule is not applied, from 0.08 (cells16)
-to 1.10 (photos).
+suite (BENCHMARKS.md, sessions 17–18): particles 0.27 (tight crops; over seeds 0–2 pad
+is level at the class level, +0.055 superclass DP, +0.008 without the hierarchical
+loss), frames 1.12 (photograph patches of varied aspect; pad −0.115 class DP); the
+square folders, where the rule is not applied, from 0.08 (cells16) to 1.10 (photos).
 """
 
 from __future__ import annotations
