@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -323,17 +323,32 @@ def evenly_spaced(samples: Sequence[Sample | str]) -> Sequence[Sample | str]:
     return samples[:: max(1, len(samples) // SHAPE_SAMPLE)][:SHAPE_SAMPLE]
 
 
+Found = TypeVar("Found")
+
+
+def read_evenly_spaced(
+    samples: Sequence[Sample | str], read: Callable[[Sample], Found]
+) -> list[Found]:
+    """`read` of each of up to SHAPE_SAMPLE evenly spaced samples, leaving out those it
+    cannot read (the loading pass reports them later): what the folder is judged by."""
+    found = []
+    for sample in as_samples(evenly_spaced(samples)):
+        try:
+            found.append(read(sample))
+        except Exception:  # unreadable files are reported later, by the loading pass
+            continue
+    return found
+
+
 def sample_shapes(root: Path, samples: Sequence[Sample | str]) -> list[tuple[int, int, int]]:
     """(C, H, W) of up to SHAPE_SAMPLE evenly spaced readable samples of the folder (a
     sample of several files counts the channels of all of them; H, W from its first)."""
-    shapes = []
-    for sample in as_samples(evenly_spaced(samples)):
-        try:
-            found = [read_shape(Path(root) / rel) for rel in sample.files]
-        except Exception:  # unreadable files are reported later, by the loading pass
-            continue
-        shapes.append((sum(s[0] for s in found), found[0][1], found[0][2]))
-    return shapes
+
+    def shape(sample: Sample) -> tuple[int, int, int]:
+        found = [read_shape(Path(root) / rel) for rel in sample.files]
+        return sum(s[0] for s in found), found[0][1], found[0][2]
+
+    return read_evenly_spaced(samples, shape)
 
 
 def resolve_channels(policy: str, shapes: Sequence[tuple[int, int, int]]) -> int:
@@ -396,16 +411,14 @@ def resolve_fit(
         return fit
     from infohier_cli.data.background import BACKGROUND_SHARE_MAX, background_fit
 
-    images = []
-    for sample in as_samples(evenly_spaced(samples)):
+    def non_square(sample: Sample) -> np.ndarray | None:
         path = Path(root) / sample.files[0]
-        try:
-            if len(set(read_shape(path)[1:])) > 1:
-                pixels = read_pixels(path, max_pixels)
-                if pixels.ndim == 3 and min(pixels.shape) >= 1:  # else skipped when loaded
-                    images.append(pixels)
-        except Exception:  # unreadable files are reported later, by the loading pass
-            continue
+        if len(set(read_shape(path)[1:])) == 1:
+            return None
+        pixels = read_pixels(path, max_pixels)
+        return pixels if pixels.ndim == 3 and min(pixels.shape) >= 1 else None
+
+    images = [image for image in read_evenly_spaced(samples, non_square) if image is not None]
     chosen, share = background_fit(images)
     if images:
         kept = "kept whole on a square of it" if chosen == "pad" else "cut to a centred square"
@@ -464,12 +477,7 @@ def sampled_images(root: Path, samples: Sequence[Sample | str], spec: ImageSpec)
     -> (N, C, S, S) float32 (N may be 0)."""
     import torch
 
-    images = []
-    for sample in as_samples(evenly_spaced(samples)):
-        try:
-            images.append(read_sample(root, sample, spec)[0])
-        except Exception:  # unreadable files are reported later, by the loading pass
-            continue
+    images = read_evenly_spaced(samples, lambda sample: read_sample(root, sample, spec)[0])
     if not images:
         return torch.zeros(0, spec.channels, spec.size, spec.size)
     return torch.stack(images)
