@@ -33,6 +33,15 @@ def pick_device(name: str) -> torch.device:
     raise UserError(f"--device must be one of {DEVICE_CHOICES}, not {name!r}")
 
 
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor copied to `device` without the host waiting for the device: on CUDA
+    through pinned memory, since a copy from pageable memory may wait for the GPU's queue
+    (a sync in every training step, for a few uniforms or triplet indices)."""
+    if device.type == "cuda":
+        x = x.pin_memory()
+    return x.to(device, non_blocking=True)
+
+
 def loader_workers(device: torch.device, requested: int | None, say: Callable[[str], None]) -> int:
     """Data-loading processes: `requested` (`--workers`), at most one per CPU this process
     may run on (more only contend, and torch warns of them; `say` is told of the cap), or

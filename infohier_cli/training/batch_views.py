@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from infohier_cli.config import TrainConfig
-from infohier_cli.runtime.device import one_thread
+from infohier_cli.runtime.device import one_thread, to_device
 from infohier_cli.training.augment import sample_seed
 
 N_DRAWS = 15  # uniforms per view: the columns of `view_uniforms`, named below
@@ -93,7 +93,8 @@ def colour(x: torch.Tensor, u: torch.Tensor, strength: float) -> torch.Tensor:
     on = (u[:, COL] < 0.8).to(x.dtype)
     low = max(0.0, 1.0 - strength)
     saturation = 1.0 + on * (low + (1.0 + strength - low) * u[:, SAT].to(x) - 1.0)
-    luma = torch.einsum("c,bchw->bhw", RGB_TO_YIQ[0].to(x), x)[:, None]
+    to_rgb, to_yiq = (to_device(m, x.device).to(x.dtype) for m in (YIQ_TO_RGB, RGB_TO_YIQ))
+    luma = torch.einsum("c,bchw->bhw", to_yiq[0], x)[:, None]
     x = (luma + saturation[:, None, None, None] * (x - luma)).clamp(0, 1)
     hue = min(0.5, strength / 4)
     theta = on * 2.0 * math.pi * hue * (2.0 * u[:, HUE].to(x) - 1.0)
@@ -106,7 +107,7 @@ def colour(x: torch.Tensor, u: torch.Tensor, strength: float) -> torch.Tensor:
         ],
         1,
     )  # (B, 3, 3) on (Y, I, Q)
-    mix = YIQ_TO_RGB.to(x) @ turn @ RGB_TO_YIQ.to(x)  # (B, 3, 3) on RGB
+    mix = to_rgb @ turn @ to_yiq  # (B, 3, 3) on RGB
     return torch.einsum("bkc,bchw->bkhw", mix, x).clamp(0, 1)
 
 
@@ -135,11 +136,11 @@ def batch_view(images: torch.Tensor, u: torch.Tensor, config: TrainConfig) -> to
     size, size) in [0, 1], on the images' device."""
     size = config.image_size
     b, channels = images.shape[:2]
-    theta = crop_matrices(u, config).to(images)
+    theta = to_device(crop_matrices(u, config), images.device).to(images.dtype)
+    u = to_device(u, images.device)
     grid = F.affine_grid(theta, [b, channels, size, size], align_corners=False)
     x = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
     x = x.clamp(0, 1)
-    u = u.to(images.device)
     if config.jitter > 0:
         x = brightness_contrast(x, u, config.jitter)
     if config.color_jitter > 0 and channels == 3:

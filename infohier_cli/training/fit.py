@@ -3,7 +3,9 @@
 `fit` is the loop; `run_epoch` one pass over the data; `step_losses` one forward;
 `epoch_log` the line `train_log.jsonl` gets per epoch.
 Checkpoints, logs and the run folder are not handled here: `fit` reports each finished
-epoch to `on_epoch_end` (see train.py); a NaN/inf loss raises `NonFiniteLoss` at once.
+epoch to `on_epoch_end` (see train.py); a NaN/inf loss raises `NonFiniteLoss` when the
+losses are next read back (within `SHOW_EVERY_S`, or at the epoch's end), so no checkpoint
+of that epoch is written. The loop reads nothing back from the device at other times.
 Randomness is derived from (seed, epoch, step) — data order, views, triplets — so a resumed
 run replays exactly what a straight run would have done, with no RNG state to store.
 The same loop runs under torchrun (DDP): `gather_batch` makes the losses global. The
@@ -34,9 +36,11 @@ from infohier_cli.training.losses import (
 )
 from infohier_cli.training.setup import Learner
 
+SHOW_EVERY_S = 1.0  # seconds between reading the losses back for the progress bar
+
 
 class NonFiniteLoss(UserError):
-    """The loss became NaN or inf: training stops before that step changes any weight."""
+    """The loss became NaN or inf: training stops before its epoch is saved."""
 
     def __init__(self, value: float, epoch: int, step: int, lr: float) -> None:
         kept = f"the checkpoint of epoch {epoch} is kept" if epoch else "nothing was saved"
@@ -97,12 +101,19 @@ def epoch_log(
 def run_epoch(
     learner: Learner, loader, epoch: int, hc_on: bool, progress: bool
 ) -> tuple[torch.Tensor, int, int, float]:
-    """One pass -> (summed (joint, contrastive, hierarchical) losses, steps, images, s)."""
+    """One pass -> (summed (joint, contrastive, hierarchical) losses, steps, images, s).
+
+    The losses stay on the device: they are read back (a host-device sync on a GPU) only
+    when the progress bar shows them, every `SHOW_EVERY_S`, and at the epoch's end. Each
+    read checks the joint losses of the steps since the last one for NaN/inf.
+    """
     from tqdm import tqdm
 
     config, env, device = learner.config, learner.env, learner.device
-    totals = torch.zeros(3)
+    totals = torch.zeros(3, device=device)
+    unchecked: list[torch.Tensor] = []  # joint losses of the steps not yet read back
     steps, seen, started = 0, 0, time.perf_counter()
+    shown = started
     bar = tqdm(
         loader,
         desc=f"epoch {epoch + 1}/{config.epochs}",
@@ -118,27 +129,44 @@ def run_epoch(
             )
             generator = torch.Generator().manual_seed(sample_seed(config.seed, epoch, step))
             losses = step_losses(learner.network, batch, config, hc_on, env, generator, learner.amp)
-            if not torch.isfinite(losses[0].detach()).item():
-                raise NonFiniteLoss(losses[0].item(), epoch, step, config.lr)
+            current = torch.stack([x.detach().float() for x in losses])
+            unchecked.append(current[0])
+            now = time.perf_counter()
+            if now - shown >= SHOW_EVERY_S:
+                check_finite(unchecked, step, epoch, config.lr)
+                loss, ct, hc = current.tolist()
+                rate = (seen + batch[0].shape[0] * env.world_size) / (now - started)
+                bar.set_postfix(
+                    loss=f"{loss:.4f}", ct=f"{ct:.4f}", hc=f"{hc:.4f}", img_s=f"{rate:.0f}"
+                )
+                shown = now
             for optimiser in learner.optimisers:
                 optimiser.zero_grad(set_to_none=True)
             losses[0].backward()
             with one_thread():  # small element-wise updates (runtime/device.py)
                 for optimiser in learner.optimisers:
                     optimiser.step()
-            totals += torch.stack([x.detach().float().cpu() for x in losses])
+            totals += current
             steps += 1
             seen += batch[0].shape[0] * env.world_size
-            rate = seen / (time.perf_counter() - started)
-            bar.set_postfix(
-                loss=f"{losses[0].item():.4f}",
-                ct=f"{losses[1].item():.4f}",
-                hc=f"{losses[2].item():.4f}",
-                img_s=f"{rate:.0f}",
-            )
+        check_finite(unchecked, steps - 1, epoch, config.lr)
     finally:
         bar.close()
     return totals, steps, seen, time.perf_counter() - started
+
+
+def check_finite(unchecked: list[torch.Tensor], last_step: int, epoch: int, lr: float) -> None:
+    """Raise NonFiniteLoss at the first NaN/inf among `unchecked`, the joint losses (scalars
+    on the device) of the steps up to `last_step`; then empty the list. One sync."""
+    if not unchecked:
+        return
+    values = torch.stack(unchecked).cpu()
+    first = last_step + 1 - len(unchecked)
+    unchecked.clear()
+    bad = (~torch.isfinite(values)).nonzero()
+    if len(bad):
+        k = int(bad[0, 0])
+        raise NonFiniteLoss(values[k].item(), epoch, first + k, lr)
 
 
 def step_losses(

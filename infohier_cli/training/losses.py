@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from infohier_cli.model.hyperbolic import lca_depth
+from infohier_cli.runtime.device import to_device
 from infohier_cli.training.similarity import latent_similarity
 
 __all__ = ["dasgupta_triplet_loss", "joint_loss", "latent_similarity", "nt_xent", "sample_triplets"]
@@ -30,7 +31,7 @@ def nt_xent(p1: torch.Tensor, p2: torch.Tensor, tau: float) -> torch.Tensor:
     n = p1.shape[0]
     self_mask = torch.eye(2 * n, dtype=torch.bool, device=logits.device)
     logits = logits.masked_fill(self_mask, float("-inf"))
-    positives = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(logits.device)
+    positives = (torch.arange(2 * n, device=logits.device) + n) % (2 * n)  # i <-> i + B
     return F.cross_entropy(logits, positives)
 
 
@@ -41,7 +42,9 @@ def sample_triplets(
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
-    """`count` triplets (i, j, k) of distinct indices in [0, n), uniform.  -> (count, 3) long."""
+    """`count` triplets (i, j, k) of distinct indices in [0, n), uniform.  -> (count, 3) long.
+
+    Drawn on the CPU (the same triplets on every device), then copied to `device`."""
     if n < 3:
         raise ValueError("need at least 3 items to form a triplet")
     i = torch.randint(n, (count,), generator=generator)
@@ -51,7 +54,7 @@ def sample_triplets(
     lo, hi = torch.minimum(i, j), torch.maximum(i, j)
     k = k + (k >= lo).long()
     k = k + (k >= hi).long()
-    return torch.stack([i, j, k], dim=1).to(device)
+    return to_device(torch.stack([i, j, k], dim=1), torch.device(device))
 
 
 def dasgupta_triplet_loss(
