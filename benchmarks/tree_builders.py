@@ -15,6 +15,8 @@ seeded draws; the run's cell is their mean): a folder of small groups.
 Two diagnostics, off by default: `--ball` adds trees of the run's ball points (the space
 the hierarchical loss trains): its greedy decoding (`--source disk`), the diffusion tree
 of the ball points, and Ward on their log map at the origin, log₀(x) = artanh(‖x‖)·x/‖x‖.
+`--transforms` adds the default tree of transformed latents: √z (power normalisation), PCA
+to 32 dimensions (plain and whitened) and each dimension standardised (session 19).
 `--given-classes` adds a tree that is told the classes: each class its own subtree, the
 classes joined by Ward on their mean latents (`latent.cell_ward`). It is not a tree anyone
 could build without labels; its superclass DP is what the latents alone give the order
@@ -52,17 +54,41 @@ NEIGHBOURING = [  # (k, m, t); k None = the default rule
 ]
 
 
+def principal_components(x: np.ndarray, dims: int, whiten: bool) -> np.ndarray:
+    """(n, D) -> (n, dims): coordinates on the top principal axes of the centred rows
+    (scaled to unit variance with `whiten`)."""
+    u, singular, _ = np.linalg.svd(x - x.mean(axis=0), full_matrices=False)
+    return u[:, :dims] * (1.0 if whiten else singular[:dims])
+
+
+TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "√z": lambda z: np.sqrt(np.maximum(z, 0.0)),
+    "PCA to 32": lambda z: principal_components(z, 32, whiten=False),
+    "PCA to 32, whitened": lambda z: principal_components(z, 32, whiten=True),
+    "standardised": lambda z: (z - z.mean(axis=0)) / (z.std(axis=0) + 1e-6),
+}
+
+
 def builders(
-    latent: np.ndarray, ball: np.ndarray | None = None, classes: np.ndarray | None = None
+    latent: np.ndarray,
+    ball: np.ndarray | None = None,
+    classes: np.ndarray | None = None,
+    transforms: bool = False,
 ) -> Iterator[tuple[str, Callable[[], np.ndarray]]]:
     """(name, linkage maker) of every tree compared; the ball trees with `ball` (n, d),
-    the tree told the classes with `classes` (n,) in 0..c−1."""
+    the tree told the classes with `classes` (n,) in 0..c−1, the default tree of
+    transformed latents with `transforms`."""
     yield "single linkage", lambda: single_linkage(latent)
     yield "Ward", lambda: latent_linkage(latent)
     yield f"diffusion k√ m{DIMENSIONS} t{STEPS} (default)", lambda: diffusion_linkage(latent)
     for k, m, t in NEIGHBOURING:
         name = f"diffusion k{k or '√'} m{m} t{t}"
         yield name, lambda k=k, m=m, t=t: diffusion_linkage(latent, k, m, t)
+    for name, transform in TRANSFORMS.items() if transforms else ():
+        yield (
+            f"diffusion of {name}",
+            lambda t=transform: diffusion_linkage(t(latent.astype(np.float64))),
+        )
     if ball is not None:
         radius = np.linalg.norm(ball, axis=1, keepdims=True).clip(1e-12, 1 - 1e-7)
         yield "ball: greedy decoding (disk)", lambda: decode(ball).linkage
@@ -112,6 +138,9 @@ def main() -> None:
     parser.add_argument(
         "--given-classes", action="store_true", help="add the tree told the classes"
     )
+    parser.add_argument(
+        "--transforms", action="store_true", help="add trees of transformed latents"
+    )
     args = parser.parse_args()
     table: dict[str, list[list[float]]] = {}
     for item in args.runs:
@@ -123,7 +152,7 @@ def main() -> None:
             ids = [emb.ids[i] for i in rows]
             ball = emb.disk[rows].astype(np.float64) if args.ball else None
             classes = codes[rows] if args.given_classes else None
-            for name, make in builders(emb.latent[rows], ball, classes):
+            for name, make in builders(emb.latent[rows], ball, classes, args.transforms):
                 scores.setdefault(name, []).append(purities(Tree(ids, make()), folder))
         for name, found in scores.items():
             table.setdefault(name, []).append(np.mean(found, axis=0).tolist())
