@@ -275,3 +275,23 @@ def test_a_finished_run_resumed_with_new_latent_symmetry_stores_it(tmp_path):
     again, _ = embed_samples(folder, tmp_path / "run", device="cpu", progress=False)
     emb = load_embeddings(tmp_path / "run" / "embeddings.npz")
     np.testing.assert_allclose(again.latent, emb.latent, rtol=1e-4, atol=1e-5)
+
+
+def test_check_finite_names_the_first_bad_step_and_empties_the_list():
+    from infohier_cli.training.fit import NonFiniteLoss, check_finite
+
+    values = [1.0, 2.0, float("nan"), float("inf")]  # steps 5..8 (0-based) of epoch 3
+    unchecked = [torch.tensor(v) for v in values]
+    with pytest.raises(NonFiniteLoss, match=r"became nan in epoch 3, step 8;"):
+        check_finite(unchecked, last_step=8, epoch=2, lr=0.1)
+    assert unchecked == []
+    finite = [torch.tensor(1.0), torch.tensor(0.5)]
+    check_finite(finite, last_step=1, epoch=0, lr=0.1)  # no error
+    assert finite == []
+
+
+def test_to_device_keeps_a_cpu_tensor_as_it_is():
+    from infohier_cli.runtime.device import to_device
+
+    x = torch.arange(6).reshape(2, 3)
+    assert to_device(x, torch.device("cpu")) is x
