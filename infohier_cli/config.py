@@ -113,8 +113,8 @@ class TrainConfig:
     latent similarity (`center_similarity`, `detach_similarity`, `similarity_knn`).
     Optimisation: `epochs` (0 = auto from `steps`, or from `time_budget`: see
     training/plan.py), `batch_size` (global), `lr`, `encoder_lr_scale`, `weight_decay`,
-    `warmup_epochs`. Augmentation: `symmetry`, `crop_scale_min`, `blur_prob`, `jitter`,
-    `color_jitter`. Embedding: `latent_symmetry`. `seed`. Samples: `group` (several
+    `warmup_epochs`. Augmentation: `symmetry`, `crop_scale_min`, `local_crops`, `blur_prob`,
+    `jitter`, `color_jitter`. Embedding: `latent_symmetry`. `seed`. Samples: `group` (several
     channel files per sample, data/group.py; "" = one file each). Start: `init_from` (the
     encoder's first weights, training/init_from.py; "" = random; kept as provenance).
     Each field's help text says what it does.
@@ -246,6 +246,14 @@ class TrainConfig:
     )
     crop_scale_min: float = setting(0.3, "Smallest crop area of the random resized crop.")
     blur_prob: float = setting(0.3, "Probability of a Gaussian blur.")
+    local_crops: int = setting(
+        0,
+        "Multi-crop: small views per image at half the image size (crop area 0.05 to "
+        "--crop-scale-min), each contrasted with both full views; 0 = off. Auto steps "
+        "count their pixels.",
+        min=0,
+        before=0,
+    )
     jitter: float = setting(0.4, "Brightness/contrast jitter strength.", min=0.0)
     color_jitter: float = setting(0.0, "Saturation/hue jitter, RGB only; 0 = off.", min=0.0)
     batch_augment: str = setting(

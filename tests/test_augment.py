@@ -55,6 +55,23 @@ def test_two_views_are_deterministic_under_a_seed_and_vary_with_it():
     assert not torch.equal(first[0][0], again[0][0])  # a new epoch, new views
 
 
+@pytest.mark.parametrize("batched", [False, True])
+def test_local_views_are_half_size_and_leave_the_full_views_as_they_were(batched: bool):
+    images = torch.rand(3, 2, 16, 16, generator=torch.Generator().manual_seed(0))
+    config = TrainConfig(image_size=16, seed=3, blur_prob=1.0)
+    multi = config.replace(local_crops=3)
+    if batched:
+        plain, views = batch_views(images, config), batch_views(images, multi)
+    else:
+        plain, views = TwoViews(images, config, 2)[1], TwoViews(images, multi, 2)[1]
+    assert len(plain) == 2 and len(views) == 5
+    assert all(torch.equal(a, b) for a, b in zip(plain, views[:2], strict=False))
+    for local in views[2:]:
+        assert local.shape[-2:] == (8, 8) and local.shape[:-2] == plain[0].shape[:-2]
+        assert float(local.min()) >= 0.0 and float(local.max()) <= 1.0
+    assert not torch.equal(views[2], views[3])
+
+
 def test_views_do_not_disturb_the_global_random_state_or_thread_count():
     images = torch.rand(2, 1, 16, 16)
     views = TwoViews(images, TrainConfig(image_size=16), 1)

@@ -11,6 +11,7 @@ import torch
 from infohier_cli.training.losses import (
     dasgupta_triplet_loss,
     latent_similarity,
+    multi_crop_nt_xent,
     nt_xent,
     sample_triplets,
 )
@@ -39,6 +40,17 @@ def test_nt_xent_matches_loop_reference(seed: int, dtype):
     )
     assert nt_xent(p1, p2, 0.3).item() == pytest.approx(nt_xent_reference(p1, p2, 0.3), rel=1e-4)
     assert nt_xent(p1, p2, 0.3).item() == pytest.approx(nt_xent(p2, p1, 0.3).item(), rel=1e-5)
+
+
+def test_multi_crop_nt_xent_is_the_mean_over_full_full_and_full_local_pairs():
+    g = torch.Generator().manual_seed(0)
+    p1, p2, l1, l2 = (torch.randn(5, 4, generator=g, dtype=torch.float64) for _ in range(4))
+    assert torch.equal(multi_crop_nt_xent(p1, p2, [], 0.5), nt_xent(p1, p2, 0.5))
+    pairs = [(p1, p2), (p1, l1), (p2, l1), (p1, l2), (p2, l2)]
+    expected = sum(nt_xent_reference(a, b, 0.5) for a, b in pairs) / len(pairs)
+    found = multi_crop_nt_xent(p1, p2, [l1, l2], 0.5)
+    assert found.item() == pytest.approx(expected, rel=1e-10)
+    assert multi_crop_nt_xent(p2, p1, [l2, l1], 0.5).item() == pytest.approx(found.item())
 
 
 def test_nt_xent_closed_form():

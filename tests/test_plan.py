@@ -37,6 +37,12 @@ def test_auto_steps_give_smaller_images_more_steps(size, steps):
     assert plan_epochs(TrainConfig(image_size=size), 1280).epochs == steps // 20
 
 
+@pytest.mark.parametrize(("size", "local", "steps"), [(32, 2, 480), (32, 4, 400), (16, 2, 960)])
+def test_local_views_are_paid_for_with_steps(size, local, steps):
+    # c = 2 + V/4 full views' pixels per image: 2 local views at 32 px cost 2.5/2 of a step
+    assert plan_steps(TrainConfig(image_size=size, local_crops=local)).steps == steps
+
+
 def test_explicit_epochs_are_kept_and_warmup_follows_the_epochs():
     assert plan_epochs(TrainConfig(epochs=7, image_size=32), 10_000).epochs == 7
     assert TrainConfig(epochs=30).warmup == 5

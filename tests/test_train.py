@@ -64,6 +64,12 @@ def test_lambda_hc_zero_is_the_ssl_only_ablation(image_folder, tmp_path):
     assert not emb.ball_trained
 
 
+def test_local_views_train_and_are_stored_in_the_run_config(image_folder, tmp_path):
+    run(image_folder, tmp_path / "run", epochs=2, warmup_epochs=0, local_crops=2)
+    assert Checkpoint.load(tmp_path / "run" / "checkpoint.pt").config.local_crops == 2
+    assert all(np.isfinite(entry["contrastive"]) for entry in log_lines(tmp_path / "run"))
+
+
 CLI_TINY = ["--batch-size", "8", "--image-size", "16", "--width", "4", "--seed", "3"]
 
 

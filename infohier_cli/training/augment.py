@@ -1,6 +1,8 @@
-"""The SSL view pipeline: two random views of one C x S x S image (SimCLR-style), made per
-image in the data loader (`--batch-augment off`, the CPU default; batch_views.py makes them
-for a whole batch on the device).
+"""The SSL view pipeline: two random views of one C x S x S image (SimCLR-style), and with
+`--local-crops V` V small ones of C x S/2 x S/2 (multi-crop, Caron et al. 2020: crops of
+area LOCAL_SCALE_MIN to crop_scale_min, so each shows a part of what the full views show),
+made per image in the data loader (`--batch-augment off`, the CPU default; batch_views.py
+makes them for a whole batch on the device).
 
 Built from torchvision.transforms.v2 on plain tensors, so it works for 1, 3 or any number
 of channels: random resized crop, the mirror symmetries of `symmetry` (left-right flips,
@@ -42,12 +44,26 @@ class BrightnessContrast(torch.nn.Module):
         return (((image - mean) * c + mean) * b).clamp(0.0, 1.0)
 
 
-def build_view(config: TrainConfig, channels: int) -> v2.Compose:
-    """One random view: (C, S, S) float in [0, 1] -> (C, S, S) float in [0, 1]."""
-    size = config.image_size
-    steps: list[torch.nn.Module] = [
-        v2.RandomResizedCrop(size, scale=(config.crop_scale_min, 1.0), antialias=True),
-    ]
+LOCAL_SCALE_MIN = 0.05  # smallest crop area (fraction of the image) of a local view
+
+
+def view_size_and_scale(config: TrainConfig, local: bool) -> tuple[int, tuple[float, float]]:
+    """(side, (smallest, largest) crop area) of a full view, or of a local one."""
+    if local:
+        return local_size(config.image_size), (LOCAL_SCALE_MIN, config.crop_scale_min)
+    return config.image_size, (config.crop_scale_min, 1.0)
+
+
+def local_size(size: int) -> int:
+    """The side of a local view: half the image size S, at least 8 px."""
+    return max(8, size // 2)
+
+
+def build_view(config: TrainConfig, channels: int, local: bool = False) -> v2.Compose:
+    """One random view: (C, S, S) float in [0, 1] -> (C, s, s) float in [0, 1], s = S for
+    a full view, `local_size(S)` for a local one (`view_size_and_scale`)."""
+    size, scale = view_size_and_scale(config, local)
+    steps: list[torch.nn.Module] = [v2.RandomResizedCrop(size, scale=scale, antialias=True)]
     left_right, dihedral = config.flips
     if left_right:
         steps.append(v2.RandomHorizontalFlip())
@@ -79,7 +95,8 @@ def sample_seed(*parts: int) -> int:
 
 
 class TwoViews(torch.utils.data.Dataset):
-    """Wraps an image dataset: item i -> (view_1, view_2), two random views of image i.
+    """Wraps an image dataset: item i -> (view_1, view_2, local_1, ..., local_V), two random
+    views of image i and `config.local_crops` local ones (none by default).
 
     The randomness of item i depends only on (seed, epoch, i): the views are the same
     whatever the number of loader workers or DDP processes, and a resumed run replays them.
@@ -89,22 +106,25 @@ class TwoViews(torch.utils.data.Dataset):
     def __init__(self, images: torch.utils.data.Dataset, config: TrainConfig, channels: int):
         self.images = images
         self.view = build_view(config, channels)
+        self.local_view = build_view(config, channels, local=True)
+        self.local_crops = config.local_crops
         self.seed = config.seed
         self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         image = self.images[index]
         with torch.random.fork_rng(devices=[]), one_thread():
             torch.manual_seed(sample_seed(self.seed, self.epoch, index))
-            return self.view(image), self.view(image)
+            full = (self.view(image), self.view(image))
+            return full + tuple(self.local_view(image) for _ in range(self.local_crops))
 
     def on_device(
-        self, batch: tuple[torch.Tensor, torch.Tensor], device: torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A loaded batch of views (view_1, view_2), each (B, C, S, S), moved to `device`
-        (the loop's interface; training/batch_views.py makes the views here instead)."""
-        view1, view2 = batch
-        return view1.to(device, non_blocking=True), view2.to(device, non_blocking=True)
+        self, batch: tuple[torch.Tensor, ...], device: torch.device
+    ) -> tuple[torch.Tensor, ...]:
+        """A loaded batch of views (view_1, view_2, local views...), each (B, C, s, s),
+        moved to `device` (the loop's interface; training/batch_views.py makes the views
+        here instead)."""
+        return tuple(view.to(device, non_blocking=True) for view in batch)

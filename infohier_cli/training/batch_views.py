@@ -3,9 +3,11 @@
 The per-image pipeline (augment.py) runs torchvision transforms one image at a time in the
 data loader: on a GPU that Python loop, not the network, sets the pace. Here the loader only
 hands over (indices, images (B, C, S, S)) and `BatchViews.on_device` makes both views of the
-batch where the network runs, with the same steps and distributions as augment.py:
+batch (and `local_crops` local ones at S/2) where the network runs, with the same steps and
+distributions as augment.py:
 
-- random resized crop of area fraction a ~ U(crop_scale_min, 1) and aspect ratio
+- random resized crop of area fraction a ~ U(crop_scale_min, 1) (a local view: U(0.05,
+  crop_scale_min); augment.view_size_and_scale) and aspect ratio
   r = exp(U(-ln 4/3, ln 4/3)), half-sides w = min(1, √(a·r)), h = min(1, √(a/r)) in the
   normalised frame [-1, 1]², centre t uniform where the crop fits; with the mirror
   symmetries it is one affine map per image, output (u, v) -> input diag(w, h)·R^k·F·(u, v)
@@ -32,7 +34,7 @@ import torch.nn.functional as F
 
 from infohier_cli.config import TrainConfig
 from infohier_cli.runtime.device import one_thread, to_device
-from infohier_cli.training.augment import sample_seed
+from infohier_cli.training.augment import sample_seed, view_size_and_scale
 
 N_DRAWS = 15  # uniforms per view: the columns of `view_uniforms`, named below
 SCALE, ASPECT, CX, CY, HFLIP, VFLIP, ROT, JIT, BRIGHT, CONTRAST, COL, SAT, HUE, BLUR, SIGMA = range(
@@ -44,19 +46,22 @@ RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.21
 YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
 
 
-def view_uniforms(seed: int, epoch: int, indices: torch.Tensor) -> torch.Tensor:
-    """(B,) image indices -> (2, B, N_DRAWS) uniforms in [0, 1): both views of each image,
-    from a generator seeded by (seed, epoch, index) alone."""
+def view_uniforms(seed: int, epoch: int, indices: torch.Tensor, views: int = 2) -> torch.Tensor:
+    """(B,) image indices -> (views, B, N_DRAWS) uniforms in [0, 1): every view of each
+    image, from a generator seeded by (seed, epoch, index) alone (the two full views
+    first, so they do not depend on the number of local views)."""
     rows = []
     for index in indices.tolist():
         generator = torch.Generator().manual_seed(sample_seed(seed, epoch, index, 2))
-        rows.append(torch.rand(2, N_DRAWS, generator=generator))
+        rows.append(torch.rand(views, N_DRAWS, generator=generator))
     return torch.stack(rows, dim=1)
 
 
-def crop_matrices(u: torch.Tensor, config: TrainConfig) -> torch.Tensor:
-    """(B, N_DRAWS) uniforms -> (B, 2, 3) affine maps (affine_grid's theta): crop and mirror."""
-    area = config.crop_scale_min + (1.0 - config.crop_scale_min) * u[:, SCALE]
+def crop_matrices(u: torch.Tensor, config: TrainConfig, scale: tuple[float, float]) -> torch.Tensor:
+    """(B, N_DRAWS) uniforms -> (B, 2, 3) affine maps (affine_grid's theta): crop (area
+    fraction in `scale`) and mirror."""
+    low, high = scale
+    area = low + (high - low) * u[:, SCALE]
     ratio = torch.exp((2.0 * u[:, ASPECT] - 1.0) * MAX_LOG_ASPECT)
     w = torch.sqrt(area * ratio).clamp(max=1.0)
     h = torch.sqrt(area / ratio).clamp(max=1.0)
@@ -131,12 +136,14 @@ def gaussian_blur(x: torch.Tensor, u: torch.Tensor, size: int, prob: float) -> t
     return torch.where((u[:, BLUR] < prob).to(x.device)[:, None, None, None], blurred, x)
 
 
-def batch_view(images: torch.Tensor, u: torch.Tensor, config: TrainConfig) -> torch.Tensor:
+def batch_view(
+    images: torch.Tensor, u: torch.Tensor, config: TrainConfig, local: bool = False
+) -> torch.Tensor:
     """One view of every image: (B, C, S, S) in [0, 1] and (B, N_DRAWS) uniforms -> (B, C,
-    size, size) in [0, 1], on the images' device."""
-    size = config.image_size
+    s, s) in [0, 1], on the images' device; s = S, or S/2 for a `local` view."""
+    size, scale = view_size_and_scale(config, local)
     b, channels = images.shape[:2]
-    theta = to_device(crop_matrices(u, config), images.device).to(images.dtype)
+    theta = to_device(crop_matrices(u, config, scale), images.device).to(images.dtype)
     u = to_device(u, images.device)
     grid = F.affine_grid(theta, [b, channels, size, size], align_corners=False)
     x = F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
@@ -165,10 +172,12 @@ class BatchViews(torch.utils.data.Dataset):
 
     def on_device(
         self, batch: tuple[torch.Tensor, torch.Tensor], device: torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(indices (B,), images (B, C, S, S)) -> the two views (B, C, S, S) on `device`."""
+    ) -> tuple[torch.Tensor, ...]:
+        """(indices (B,), images (B, C, S, S)) -> the two views (B, C, S, S), then the
+        `local_crops` local ones (B, C, S/2, S/2), on `device`."""
         indices, images = batch
         images = images.to(device, non_blocking=True)
-        u = view_uniforms(self.config.seed, self.epoch, indices)
+        config = self.config
+        u = view_uniforms(config.seed, self.epoch, indices, 2 + config.local_crops)
         with one_thread():  # on the CPU: small ops, each would wait for the thread pool
-            return batch_view(images, u[0], self.config), batch_view(images, u[1], self.config)
+            return tuple(batch_view(images, u[v], config, local=v >= 2) for v in range(len(u)))

@@ -31,7 +31,7 @@ from infohier_cli.training.losses import (
     dasgupta_triplet_loss,
     joint_loss,
     latent_similarity,
-    nt_xent,
+    multi_crop_nt_xent,
     sample_triplets,
 )
 from infohier_cli.training.setup import Learner
@@ -178,14 +178,18 @@ def step_losses(
     generator: torch.Generator,
     amp: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One forward: (joint, contrastive, hierarchical) losses of a batch of two views; with
-    `amp`, the model's forward is autocast to that dtype (the losses stay float32)."""
-    view1, view2 = batch
+    """One forward: (joint, contrastive, hierarchical) losses of a batch of two views (and
+    any local views after them, `--local-crops`); with `amp`, the model's forward is
+    autocast to that dtype (the losses stay float32). The hierarchical loss sees the
+    first full view."""
+    view1, view2, *local = batch
     b = view1.shape[0]
     with autocast(amp, view1.device):
         z, p, e = model(torch.cat([view1, view2]))
+        local_p = model(torch.cat(local))[1].split(b) if local else ()
     p1, p2 = gather_batch(p[:b], env), gather_batch(p[b:], env)
-    contrastive = nt_xent(p1, p2, config.tau_ct)
+    local_p = [gather_batch(q, env) for q in local_p]
+    contrastive = multi_crop_nt_xent(p1, p2, local_p, config.tau_ct)
     if hc_on:
         z1, e1 = gather_batch(z[:b], env), gather_batch(e[:b], env)
         similarity = latent_similarity(

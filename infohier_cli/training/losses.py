@@ -8,6 +8,8 @@ Zhang et al. 2025 (InfoHier: similarities from the encoder's own latents).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -15,7 +17,14 @@ from infohier_cli.model.hyperbolic import lca_depth
 from infohier_cli.runtime.device import to_device
 from infohier_cli.training.similarity import latent_similarity
 
-__all__ = ["dasgupta_triplet_loss", "joint_loss", "latent_similarity", "nt_xent", "sample_triplets"]
+__all__ = [
+    "dasgupta_triplet_loss",
+    "joint_loss",
+    "latent_similarity",
+    "multi_crop_nt_xent",
+    "nt_xent",
+    "sample_triplets",
+]
 
 
 def nt_xent(p1: torch.Tensor, p2: torch.Tensor, tau: float) -> torch.Tensor:
@@ -33,6 +42,23 @@ def nt_xent(p1: torch.Tensor, p2: torch.Tensor, tau: float) -> torch.Tensor:
     logits = logits.masked_fill(self_mask, float("-inf"))
     positives = (torch.arange(2 * n, device=logits.device) + n) % (2 * n)  # i <-> i + B
     return F.cross_entropy(logits, positives)
+
+
+def multi_crop_nt_xent(
+    p1: torch.Tensor, p2: torch.Tensor, local: Sequence[torch.Tensor], tau: float
+) -> torch.Tensor:
+    """NT-Xent over the pairs of views of a multi-crop batch (Caron et al. 2020, SwAV §3.2,
+    with SimCLR's loss): the two full views, and each local view with each full view,
+
+        L_ct = ( ℓ(p1, p2) + Σ_v [ℓ(p1, l_v) + ℓ(p2, l_v)] ) / (1 + 2V),
+
+    ℓ = `nt_xent`; local views are not paired with each other (each shows only a part).
+    With no local views this is `nt_xent(p1, p2)`.
+    Shape: p1, p2 (B, D), local V tensors (B, D) -> scalar.
+    """
+    pairs = [nt_xent(p1, p2, tau)]
+    pairs += [nt_xent(full, part, tau) for part in local for full in (p1, p2)]
+    return torch.stack(pairs).mean()
 
 
 def sample_triplets(

@@ -5,11 +5,14 @@ gets as many optimiser steps as one of 5,000 (BENCHMARKS.md: the step count, not
 count, is what moved tree quality on small folders).
 
     auto (--epochs 0):  epochs = ⌈steps / steps_per_epoch⌉,  steps_per_epoch = ⌊n / B⌋
-    auto (--steps 0):   steps = ⌈REFERENCE_STEPS · max(1, REFERENCE_SIDE / S)⌉
+    auto (--steps 0):   steps = ⌈REFERENCE_STEPS · max(1, REFERENCE_SIDE / S) · 2 / c⌉
                         (600 at S ≥ 32 px, 1,200 at 16 px: on the CPU a 16-px step costs
                         0.4 of a 32-px one, so the run still takes less time; the 1,797
                         digits at 16 px gained 0.034 class DP from 600 to 1,200 steps,
-                        BENCHMARKS.md "Resolution from content")
+                        BENCHMARKS.md "Resolution from content"), c = 2 + V·(s/S)² the
+                        pixels of one image's views in full views (`view_cost`: 2 full
+                        views and V local ones of side s, `--local-crops`), so local
+                        views are paid for with steps, not with time
     --time-budget T:    after e epochs took t_e seconds in all, epochs = max(e, ⌊T·e / t_e⌋),
                         re-planned after every epoch of a new run (a machine that slows
                         down mid-run moves the end forward instead of overrunning)
@@ -33,14 +36,23 @@ def steps_per_epoch(config: TrainConfig, n_images: int) -> int:
     return max(1, n_images // min(config.batch_size, n_images))
 
 
+def view_cost(config: TrainConfig) -> float:
+    """c = 2 + V·(s/S)²: the pixels of one image's views in a step, in full views (S the
+    image size, V `local_crops` of side s = augment.local_size(S))."""
+    from infohier_cli.training.augment import local_size
+
+    size = config.image_size
+    return 2.0 + config.local_crops * (local_size(size) / size) ** 2
+
+
 def plan_steps(config: TrainConfig) -> TrainConfig:
     """`config` with auto `steps` (0) resolved for its (resolved) image size S:
-    ⌈REFERENCE_STEPS · max(1, REFERENCE_SIDE / S)⌉."""
+    ⌈REFERENCE_STEPS · max(1, REFERENCE_SIDE / S) · 2 / view_cost⌉."""
     if config.steps:
         return config
     if not config.image_size:
         raise ValueError("plan_steps needs a resolved image size")
-    scale = max(1.0, REFERENCE_SIDE / config.image_size)
+    scale = max(1.0, REFERENCE_SIDE / config.image_size) * 2.0 / view_cost(config)
     return config.replace(steps=math.ceil(REFERENCE_STEPS * scale))
 
 
