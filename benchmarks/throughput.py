@@ -54,7 +54,7 @@ from infohier_cli.runtime.device import (
     pick_device,
 )
 from infohier_cli.runtime.distributed import DistEnv
-from infohier_cli.training.augment import TwoViews
+from infohier_cli.training.augment import PerImageViews
 from infohier_cli.training.batch_views import BatchViews
 from infohier_cli.training.fit import fit
 from infohier_cli.training.setup import build_learner
@@ -79,11 +79,11 @@ def best_seconds(function, repeats: int, device: torch.device) -> float:
 
 
 def view_seconds(args: argparse.Namespace) -> tuple[float, float]:
-    """Seconds to make one batch's two views: per image (TwoViews, as the loader does on
+    """Seconds to make one batch's two views: per image (PerImageViews, as the loader does on
     the CPU) and batched (BatchViews.on_device, `--batch-augment on`), best of `--repeats`."""
     config = TrainConfig(image_size=args.image_size, width=args.width)
     images = torch.rand(args.train_batch, args.channels, args.image_size, args.image_size)
-    per_image = TwoViews(images, config, args.channels)
+    per_image = PerImageViews(images, config, args.channels)
     batched = BatchViews(images, config)
     indices, device = torch.arange(args.train_batch), args.device
     cpu = torch.device("cpu")

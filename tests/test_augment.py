@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from infohier_cli.config import TrainConfig
-from infohier_cli.training.augment import TwoViews, build_view, sample_seed
+from infohier_cli.training.augment import PerImageViews, build_view, sample_seed
 from infohier_cli.training.batch_views import (
     BLUR,
     COL,
@@ -43,13 +43,13 @@ def test_a_view_keeps_shape_dtype_and_range(channels: int, symmetry: str):
 def test_two_views_are_deterministic_under_a_seed_and_vary_with_it():
     images = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     config = TrainConfig(image_size=16, symmetry="dihedral", seed=7)
-    first, again = TwoViews(images, config, 3), TwoViews(images, config, 3)
+    first, again = PerImageViews(images, config, 3), PerImageViews(images, config, 3)
     for index in range(4):
         a1, a2 = first[index]
         b1, b2 = again[index]
         assert torch.equal(a1, b1) and torch.equal(a2, b2)
         assert not torch.equal(a1, a2)  # two different views of one image
-    other = TwoViews(images, config.replace(seed=8), 3)
+    other = PerImageViews(images, config.replace(seed=8), 3)
     assert not torch.equal(first[0][0], other[0][0])
     first.epoch = 1
     assert not torch.equal(first[0][0], again[0][0])  # a new epoch, new views
@@ -63,7 +63,7 @@ def test_local_views_are_half_size_and_leave_the_full_views_as_they_were(batched
     if batched:
         plain, views = batch_views(images, config), batch_views(images, multi)
     else:
-        plain, views = TwoViews(images, config, 2)[1], TwoViews(images, multi, 2)[1]
+        plain, views = PerImageViews(images, config, 2)[1], PerImageViews(images, multi, 2)[1]
     assert len(plain) == 2 and len(views) == 5
     assert all(torch.equal(a, b) for a, b in zip(plain, views[:2], strict=False))
     for local in views[2:]:
@@ -74,7 +74,7 @@ def test_local_views_are_half_size_and_leave_the_full_views_as_they_were(batched
 
 def test_views_do_not_disturb_the_global_random_state_or_thread_count():
     images = torch.rand(2, 1, 16, 16)
-    views = TwoViews(images, TrainConfig(image_size=16), 1)
+    views = PerImageViews(images, TrainConfig(image_size=16), 1)
     torch.manual_seed(5)
     expected = torch.rand(3)
     torch.manual_seed(5)

@@ -94,7 +94,7 @@ def sample_seed(*parts: int) -> int:
     return value
 
 
-class TwoViews(torch.utils.data.Dataset):
+class PerImageViews(torch.utils.data.Dataset):
     """Wraps an image dataset: item i -> (view_1, view_2, local_1, ..., local_V), two random
     views of image i and `config.local_crops` local ones (none by default).
 

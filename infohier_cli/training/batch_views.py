@@ -159,7 +159,7 @@ def batch_view(
 
 class BatchViews(torch.utils.data.Dataset):
     """Wraps an image dataset: item i -> (i, image i); `on_device` makes a loaded batch's two
-    views on the device. Set `epoch` before each pass (as for augment.TwoViews)."""
+    views on the device. Set `epoch` before each pass (as for augment.PerImageViews)."""
 
     def __init__(self, images: torch.utils.data.Dataset, config: TrainConfig):
         self.images, self.config, self.epoch = images, config, 0

@@ -9,7 +9,7 @@ of that epoch is written. The loop reads nothing back from the device at other t
 Randomness is derived from (seed, epoch, step) — data order, views, triplets — so a resumed
 run replays exactly what a straight run would have done, with no RNG state to store.
 The same loop runs under torchrun (DDP): `gather_batch` makes the losses global. The
-loader's dataset makes the views (augment.TwoViews, per image) or hands the batch over for
+loader's dataset makes the views (augment.PerImageViews, per image) or hands the batch over for
 them to be made on the device (batch_views.BatchViews); `--amp` autocasts the forward and
 `--channels-last` sets the views' memory format (runtime/device.py).
 """
@@ -61,7 +61,7 @@ def fit(
     """Train from `start_epoch` to `learner.config.epochs`; -> the last epoch's log (None
     if none).
 
-    `loader.sampler` and `loader.dataset` (TwoViews or BatchViews) are told the epoch
+    `loader.sampler` and `loader.dataset` (PerImageViews or BatchViews) are told the epoch
     before each pass.
     """
     log, epoch = None, start_epoch

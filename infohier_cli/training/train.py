@@ -37,7 +37,7 @@ from infohier_cli.runtime.device import (
     switched_on,
 )
 from infohier_cli.runtime.distributed import DistEnv, from_main
-from infohier_cli.training.augment import TwoViews
+from infohier_cli.training.augment import PerImageViews
 from infohier_cli.training.batch_views import BatchViews
 from infohier_cli.training.fit import fit
 from infohier_cli.training.init_from import encoder_start, read_init
@@ -188,7 +188,7 @@ def make_loader(
     if switched_on(config.batch_augment, device):
         views = BatchViews(images, config)
     else:
-        views = TwoViews(images, config, images.spec.channels)
+        views = PerImageViews(images, config, images.spec.channels)
     sampler = DistributedSampler(
         views,
         num_replicas=env.world_size,
