@@ -65,7 +65,7 @@ def test_local_views_are_half_size_and_leave_the_full_views_as_they_were(batched
     else:
         plain, views = PerImageViews(images, config, 2)[1], PerImageViews(images, multi, 2)[1]
     assert len(plain) == 2 and len(views) == 5
-    assert all(torch.equal(a, b) for a, b in zip(plain, views[:2], strict=False))
+    assert all(torch.equal(a, b) for a, b in zip(plain, views[:2], strict=True))
     for local in views[2:]:
         assert local.shape[-2:] == (8, 8) and local.shape[:-2] == plain[0].shape[:-2]
         assert float(local.min()) >= 0.0 and float(local.max()) <= 1.0

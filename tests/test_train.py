@@ -66,8 +66,12 @@ def test_lambda_hc_zero_is_the_ssl_only_ablation(image_folder, tmp_path):
 
 def test_local_views_train_and_are_stored_in_the_run_config(image_folder, tmp_path):
     run(image_folder, tmp_path / "run", epochs=2, warmup_epochs=0, local_crops=2)
+    run(image_folder, tmp_path / "plain", epochs=2, warmup_epochs=0)
     assert Checkpoint.load(tmp_path / "run" / "checkpoint.pt").config.local_crops == 2
-    assert all(np.isfinite(entry["contrastive"]) for entry in log_lines(tmp_path / "run"))
+    multi, plain = log_lines(tmp_path / "run"), log_lines(tmp_path / "plain")
+    assert all(np.isfinite(entry["contrastive"]) for entry in multi)
+    # the local views reach the loss: the same seed without them gives another loss
+    assert multi[0]["contrastive"] != pytest.approx(plain[0]["contrastive"], abs=1e-6)
 
 
 CLI_TINY = ["--batch-size", "8", "--image-size", "16", "--width", "4", "--seed", "3"]
