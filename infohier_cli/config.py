@@ -245,6 +245,14 @@ class TrainConfig:
         before="none",
     )
     crop_scale_min: float = setting(0.3, "Smallest crop area of the random resized crop.")
+    crop_aspect: float = setting(
+        4 / 3,
+        "Largest aspect ratio (long side / short side) of the random resized crop, whose "
+        "view is then resized square, so it stretches the image by up to this; 1 = square "
+        "crops, no stretch.",
+        min=1.0,
+        shown="1.333",
+    )
     blur_prob: float = setting(0.3, "Probability of a Gaussian blur.")
     local_crops: int = setting(
         0,

@@ -178,3 +178,30 @@ def test_a_crop_magnifies_and_the_blur_and_colour_keep_what_they_should():
     red[:, 0] = 0.8
     turned = batch_view(red, draws({COL: 0.1, HUE: 1.0}), config.replace(color_jitter=0.8))
     assert float((turned - red).abs().max()) > 0.1  # a hue turn changes a colour
+
+
+def stretches(views: torch.Tensor) -> torch.Tensor:
+    """(B, 2, S, S) views of `ramps` -> (B,) each view's x-to-y stretch: the range of its
+    x ramp over the range of its y ramp (the crop's width over its height)."""
+    ranges = views.amax(dim=(-2, -1)) - views.amin(dim=(-2, -1))
+    return ranges[:, 0] / ranges[:, 1]
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_square_crops_do_not_stretch_and_the_default_does(batched: bool):
+    size = 32
+    ramp = torch.linspace(0, 1, size)
+    ramps = torch.stack([ramp.expand(size, size), ramp[:, None].expand(size, size)])  # x, y
+    config = TrainConfig(image_size=size, crop_scale_min=0.3, jitter=0.0, blur_prob=0.0)
+
+    def views(aspect: float) -> torch.Tensor:
+        square = config.replace(crop_aspect=aspect)
+        if batched:
+            return torch.cat(batch_views(ramps.expand(16, 2, size, size).contiguous(), square))
+        made = PerImageViews([ramps] * 16, square, channels=2)
+        return torch.stack([view for i in range(16) for view in made[i]])
+
+    torch.testing.assert_close(stretches(views(1.0)), torch.ones(32), rtol=0, atol=0.02)
+    default = stretches(views(TrainConfig().crop_aspect))
+    assert float(default.max()) > 1.1 and float(default.min()) < 1 / 1.1
+    assert float(default.max()) <= 4 / 3 + 0.05 and float(default.min()) >= 3 / 4 - 0.05

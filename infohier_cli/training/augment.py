@@ -63,7 +63,10 @@ def build_view(config: TrainConfig, channels: int, local: bool = False) -> v2.Co
     """One random view: (C, S, S) float in [0, 1] -> (C, s, s) float in [0, 1], s = S for
     a full view, `local_size(S)` for a local one (`view_size_and_scale`)."""
     size, scale = view_size_and_scale(config, local)
-    steps: list[torch.nn.Module] = [v2.RandomResizedCrop(size, scale=scale, antialias=True)]
+    aspect = (1.0 / config.crop_aspect, config.crop_aspect)
+    steps: list[torch.nn.Module] = [
+        v2.RandomResizedCrop(size, scale=scale, ratio=aspect, antialias=True)
+    ]
     left_right, dihedral = config.flips
     if left_right:
         steps.append(v2.RandomHorizontalFlip())

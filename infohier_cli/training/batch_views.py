@@ -7,10 +7,10 @@ batch (and `local_crops` local ones at S/2) where the network runs, with the sam
 distributions as augment.py:
 
 - random resized crop of area fraction a ~ U(crop_scale_min, 1) (a local view: U(0.05,
-  crop_scale_min); augment.view_size_and_scale) and aspect ratio
-  r = exp(U(-ln 4/3, ln 4/3)), half-sides w = min(1, √(a·r)), h = min(1, √(a/r)) in the
-  normalised frame [-1, 1]², centre t uniform where the crop fits; with the mirror
-  symmetries it is one affine map per image, output (u, v) -> input diag(w, h)·R^k·F·(u, v)
+  crop_scale_min); augment.view_size_and_scale) and aspect ratio r = exp(U(-ln A, ln A))
+  (A = crop_aspect), half-sides w = min(1, √(a·r)), h = min(1, √(a/r)) in the normalised
+  frame [-1, 1]², centre t uniform where the crop fits; with the mirror symmetries it is
+  one affine map per image, output (u, v) -> input diag(w, h)·R^k·F·(u, v)
   + t (F: flips, R: the 90-degree turn), sampled bilinearly (`affine_grid`/`grid_sample`);
 - brightness/contrast x -> clamp(((x - mean_c)·c + mean_c)·b, 0, 1), b, c ~ U(1 ± jitter),
   with probability 0.8;
@@ -40,7 +40,6 @@ N_DRAWS = 15  # uniforms per view: the columns of `view_uniforms`, named below
 SCALE, ASPECT, CX, CY, HFLIP, VFLIP, ROT, JIT, BRIGHT, CONTRAST, COL, SAT, HUE, BLUR, SIGMA = range(
     N_DRAWS
 )
-MAX_LOG_ASPECT = math.log(4 / 3)
 # RGB <-> YIQ (NTSC): hue turns are rotations of the (I, Q) plane about the grey axis Y
 RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 YIQ_TO_RGB = torch.linalg.inv(RGB_TO_YIQ)
@@ -62,7 +61,7 @@ def crop_matrices(u: torch.Tensor, config: TrainConfig, scale: tuple[float, floa
     fraction in `scale`) and mirror."""
     low, high = scale
     area = low + (high - low) * u[:, SCALE]
-    ratio = torch.exp((2.0 * u[:, ASPECT] - 1.0) * MAX_LOG_ASPECT)
+    ratio = torch.exp((2.0 * u[:, ASPECT] - 1.0) * math.log(config.crop_aspect))
     w = torch.sqrt(area * ratio).clamp(max=1.0)
     h = torch.sqrt(area / ratio).clamp(max=1.0)
     tx = (1.0 - w) * (2.0 * u[:, CX] - 1.0)
