@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from infohier_cli.config import TrainConfig
-from infohier_cli.training.augment import PerImageViews, build_view, sample_seed
+from infohier_cli.training.augment import (
+    PerImageViews,
+    build_view,
+    sample_seed,
+    view_size_and_scale,
+)
 from infohier_cli.training.batch_views import (
     BLUR,
     COL,
@@ -70,6 +75,12 @@ def test_local_views_are_half_size_and_leave_the_full_views_as_they_were(batched
         assert local.shape[-2:] == (8, 8) and local.shape[:-2] == plain[0].shape[:-2]
         assert float(local.min()) >= 0.0 and float(local.max()) <= 1.0
     assert not torch.equal(views[2], views[3])
+
+
+def test_local_crop_areas_stay_an_ordered_range_below_the_local_minimum():
+    tiny = TrainConfig(image_size=16, crop_scale_min=0.02, local_crops=1)
+    assert view_size_and_scale(tiny, local=True) == (8, (0.02, 0.02))
+    assert view_size_and_scale(tiny.replace(crop_scale_min=0.3), local=True) == (8, (0.05, 0.3))
 
 
 def test_views_do_not_disturb_the_global_random_state_or_thread_count():

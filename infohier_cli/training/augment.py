@@ -48,9 +48,11 @@ LOCAL_SCALE_MIN = 0.05  # smallest crop area (fraction of the image) of a local 
 
 
 def view_size_and_scale(config: TrainConfig, local: bool) -> tuple[int, tuple[float, float]]:
-    """(side, (smallest, largest) crop area) of a full view, or of a local one."""
+    """(side, (smallest, largest) crop area) of a full view, or of a local one (areas up
+    to `crop_scale_min`, from LOCAL_SCALE_MIN or less when `crop_scale_min` is smaller)."""
     if local:
-        return local_size(config.image_size), (LOCAL_SCALE_MIN, config.crop_scale_min)
+        low = min(LOCAL_SCALE_MIN, config.crop_scale_min)
+        return local_size(config.image_size), (low, config.crop_scale_min)
     return config.image_size, (config.crop_scale_min, 1.0)
 
 
