@@ -200,7 +200,12 @@ class TrainConfig:
     lambda_hc: float = setting(
         1.0, "Weight of the hierarchical (Dasgupta triplet) loss; 0 = SSL only.", min=0.0
     )
-    tau_ct: float = setting(0.5, "NT-Xent temperature.")
+    tau_ct: float = setting(
+        0.5,
+        "NT-Xent temperature: higher keeps groups of similar images together (the tree's "
+        "upper levels), lower sets every image apart (BENCHMARKS.md, 'The contrastive "
+        "temperature').",
+    )
     tau_hc: float = setting(0.05, "Softmax temperature of the triplet loss.")
     warmup_epochs: int = setting(
         -1,
