@@ -2,10 +2,10 @@
 
 usage: python benchmarks/latent_agreement.py FOLDER RUN_DIR [RUN_DIR ...]
 
-For every pair (i, j) of the folder's images: the latents' centred cosine (the similarity
-the hierarchical loss and the trees use, training/similarity.py) and the centred cosine
-of the LBP histograms of quality.py's LBP rows, computed at the run's own image size and
-fit. Printed: Spearman's ρ between the two over all n(n−1)/2 pairs, per run. A run
+For every pair i < j of the folder's images: the latent similarity w_ij (the centred
+cosine the hierarchical loss and the trees use, training/similarity.py) and the same
+similarity of quality.py's LBP rows, computed at the run's own image size and fit.
+Printed: Spearman's ρ between the two over all n(n−1)/2 pairs, per run. A run
 trained to agree with LBP (session 23's experiment, BENCHMARKS.md) has a larger ρ than
 one that was not. Needs the `bench` extra (scikit-image).
 """
@@ -21,12 +21,12 @@ from scipy.stats import spearmanr
 
 from infohier_cli.embeddings import load_embeddings
 from infohier_cli.run import config_of, load_checkpoint
-from infohier_cli.training.similarity import normalise
+from infohier_cli.training.similarity import normalise, pair_similarity
 
 
-def pair_cosines(unit: np.ndarray) -> np.ndarray:
-    """(n, D) unit rows -> (n(n−1)/2,) cosines of the pairs i < j."""
-    return (unit @ unit.T)[np.triu_indices(len(unit), 1)]
+def all_pairs(rows: np.ndarray) -> np.ndarray:
+    """(n, D) rows -> (n(n−1)/2,) w_ij of the pairs i < j (similarity.pair_similarity)."""
+    return pair_similarity(normalise(rows), *np.triu_indices(len(rows), 1))
 
 
 def main() -> None:
@@ -40,13 +40,12 @@ def main() -> None:
         key = (config.image_size, config.fit)
         if key not in lbp_by_spec:
             paths, pixels, spec = pixel_matrix(args.folder, *key)
-            lbp = pair_cosines(normalise(lbp_matrix(pixels, spec.channels, spec.size)))
+            lbp = all_pairs(lbp_matrix(pixels, spec.channels, spec.size))
             lbp_by_spec[key] = paths, lbp
         paths, lbp = lbp_by_spec[key]
         emb = load_embeddings(run / "embeddings.npz")
         row = {sample: i for i, sample in enumerate(emb.ids)}
-        latent = normalise(emb.latent[[row[p] for p in paths]])
-        rho = spearmanr(pair_cosines(latent), lbp).statistic
+        rho = spearmanr(all_pairs(emb.latent[[row[p] for p in paths]]), lbp).statistic
         print(f"{run}: Spearman rho(latent cosine, LBP cosine) = {rho:.3f} ({len(paths)} images)")
 
 
