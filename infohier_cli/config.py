@@ -180,9 +180,8 @@ class TrainConfig:
     steps: int = setting(
         0,
         "Optimiser steps that auto --epochs plans for (training length by compute); 0 = "
-        "auto: for images of 32 px or more 1,000 up to 1,000 images, falling linearly to "
-        "600 at 5,000 images and more (what fits 15 CPU minutes); x 32 / S below 32 px "
-        "(a smaller image's step costs less).",
+        "auto: 600 for images of 32 px or more, 600 x 32 / S below (a smaller image's step "
+        "costs less).",
         min=0,
         auto=0,
         before=600,

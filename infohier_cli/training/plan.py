@@ -1,17 +1,13 @@
 """How long a run trains: its epochs planned from a step count or from a time budget.
 
-Training length is decided by compute, not by a fixed epoch count: the steps a run takes
-are what the 15-minute CPU budget for 5,000 images allows. A small folder spends less of
-that budget on reading and embedding its images, so it gets more steps (BENCHMARKS.md:
-the step count, not the epoch count, is what moved tree quality on small folders).
+Training length is decided by compute, not by a fixed epoch count: a folder of 100 images
+gets as many optimiser steps as one of 5,000 (BENCHMARKS.md: the step count, not the epoch
+count, is what moved tree quality on small folders).
 
     auto (--epochs 0):  epochs = ⌈steps / steps_per_epoch⌉,  steps_per_epoch = ⌊n / B⌋
-    auto (--steps 0):   steps = ⌈r(n) · max(1, REFERENCE_SIDE / S) · 2 / c⌉, with
-                        r(n) = the steps at 32 px: 1,000 up to 1,000 images, falling
-                        linearly to 600 at 5,000 and more (`reference_steps`; a 240-image
-                        folder's 1,000 steps and a 5,004-image folder's 624 each take
-                        13–15 minutes on 2 CPU cores). Below 32 px the count grows as
-                        1/S (on the CPU a 16-px step costs 0.4 of a 32-px one; the 1,797
+    auto (--steps 0):   steps = ⌈REFERENCE_STEPS · max(1, REFERENCE_SIDE / S) · 2 / c⌉
+                        (600 at S ≥ 32 px, 1,200 at 16 px: on the CPU a 16-px step costs
+                        0.4 of a 32-px one, so the run still takes less time; the 1,797
                         digits at 16 px gained 0.034 class DP from 600 to 1,200 steps,
                         BENCHMARKS.md "Resolution from content"), c = 2 + V·(s/S)² the
                         pixels of one image's views in full views (`view_cost`: 2 full
@@ -32,17 +28,7 @@ import math
 
 from infohier_cli.config import TrainConfig, budget_seconds
 
-REFERENCE_SIDE = 32  # auto steps are r(n) at this side and above
-SMALL_FOLDER, SMALL_FOLDER_STEPS = 1_000, 1_000  # r(n) up to this many images
-LARGE_FOLDER, LARGE_FOLDER_STEPS = 5_000, 600  # r(n) from this many images on
-
-
-def reference_steps(n_images: int) -> float:
-    """r(n), the auto steps at 32 px for `n_images`: SMALL_FOLDER_STEPS up to SMALL_FOLDER
-    images, LARGE_FOLDER_STEPS from LARGE_FOLDER on, linear in n between."""
-    share = (n_images - SMALL_FOLDER) / (LARGE_FOLDER - SMALL_FOLDER)
-    share = min(1.0, max(0.0, share))
-    return SMALL_FOLDER_STEPS + share * (LARGE_FOLDER_STEPS - SMALL_FOLDER_STEPS)
+REFERENCE_STEPS, REFERENCE_SIDE = 600, 32  # the auto step count at 32 px and above
 
 
 def steps_per_epoch(config: TrainConfig, n_images: int) -> int:
@@ -59,21 +45,21 @@ def view_cost(config: TrainConfig) -> float:
     return 2.0 + config.local_crops * (local_size(size) / size) ** 2
 
 
-def plan_steps(config: TrainConfig, n_images: int) -> TrainConfig:
-    """`config` with auto `steps` (0) resolved for `n_images` of its (resolved) image size
-    S: ⌈reference_steps(n) · max(1, REFERENCE_SIDE / S) · 2 / view_cost⌉."""
+def plan_steps(config: TrainConfig) -> TrainConfig:
+    """`config` with auto `steps` (0) resolved for its (resolved) image size S:
+    ⌈REFERENCE_STEPS · max(1, REFERENCE_SIDE / S) · 2 / view_cost⌉."""
     if config.steps:
         return config
     if not config.image_size:
         raise ValueError("plan_steps needs a resolved image size")
     scale = max(1.0, REFERENCE_SIDE / config.image_size) * 2.0 / view_cost(config)
-    return config.replace(steps=math.ceil(reference_steps(n_images) * scale))
+    return config.replace(steps=math.ceil(REFERENCE_STEPS * scale))
 
 
 def plan_epochs(config: TrainConfig, n_images: int) -> TrainConfig:
     """`config` with auto `steps` resolved (`plan_steps`), then auto `epochs` (0) resolved
     to ⌈steps / steps_per_epoch⌉."""
-    config = plan_steps(config, n_images)
+    config = plan_steps(config)
     if config.epochs:
         return config
     return config.replace(epochs=math.ceil(config.steps / steps_per_epoch(config, n_images)))
