@@ -3,7 +3,7 @@
 usage: python benchmarks/throughput.py [--n 2048] [--batch-size 256] [--image-size 32]
                                        [--width 32] [--channels 1] [--repeats 3]
                                        [--train-images 1024] [--train-batch 64]
-                                       [--train-epochs 4] [--device auto]
+                                       [--train-epochs 4] [--device auto] [--amp auto]
 
 Embedding row: `embed_images` against a bare forward at the same batch and image size, on
 the same in-memory images (no decoding), so the ratio isolates what infohier adds: the data
@@ -25,7 +25,9 @@ the device (`--batch-augment on`, here on the CPU). `--n 0` leaves out the embed
 `--train-images 0` the training rows. `--device auto` takes CUDA when present; there the
 bare training pass runs with the mixed precision and memory format that `infohier train`
 resolves for the device (bf16 autocast, channels-last; embedding is float32 on both
-sides, as `embed_images` is), and every timed block ends in a CUDA sync.
+sides, as `embed_images` is), and every timed block ends in a CUDA sync. `--amp` sets the
+training rows' precision as `infohier train --amp` does (auto: bfloat16 on CUDA and on a
+CPU with bfloat16 instructions; off: float32), for both the loop and the bare pass.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ def training_rates(args: argparse.Namespace) -> list[tuple[float, float, float, 
         batch_size=args.train_batch,
         epochs=args.train_epochs,
         warmup_epochs=0,
+        amp=args.amp,
     )
     device, env = args.device, DistEnv()
     amp, layout = amp_dtype(config.amp, device), memory_format(config.channels_last, device)
@@ -191,10 +194,15 @@ def main() -> None:
     parser.add_argument("--train-batch", type=int, default=64)
     parser.add_argument("--train-epochs", type=int, default=4)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--amp", default="auto", choices=("auto", "on", "off"))
     args = parser.parse_args()
     args.device = pick_device(args.device)
     name = torch.cuda.get_device_name(args.device) if args.device.type == "cuda" else "CPU"
-    print(f"device: {name}; torch {torch.__version__}, threads: {torch.get_num_threads()}\n")
+    precision = amp_dtype(args.amp, args.device) or torch.float32
+    print(
+        f"device: {name}; torch {torch.__version__}, threads: {torch.get_num_threads()}, "
+        f"training precision: {str(precision).removeprefix('torch.')}\n"
+    )
     if args.n:
         embed_rows(args)
     if args.train_images:

@@ -279,7 +279,7 @@ class TrainConfig:
     amp: str = setting(
         "auto",
         "Mixed precision (bfloat16 autocast of the encoder; the ball and the losses stay "
-        "float32): auto (on a CUDA device with bfloat16), on (also on the CPU), off.",
+        "float32): auto (on a CUDA device or CPU with bfloat16 instructions), on, off.",
         choices=SWITCHES,
         resumable=True,
     )

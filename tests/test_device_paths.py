@@ -1,4 +1,4 @@
-"""The GPU-path settings, checked on the CPU: what auto/on/off resolve to, bfloat16 autocast
+"""The speed settings, checked on the CPU: what auto/on/off resolve to, bfloat16 autocast
 (finite losses close to float32's, a float32 ball), channels-last (the same outputs as the
 contiguous layout)."""
 
@@ -12,7 +12,13 @@ import torch
 from infohier_cli.config import TrainConfig
 from infohier_cli.errors import UserError
 from infohier_cli.model.network import InfoHierModel
-from infohier_cli.runtime.device import amp_dtype, loader_workers, memory_format, switched_on
+from infohier_cli.runtime.device import (
+    amp_dtype,
+    loader_workers,
+    memory_format,
+    native_bf16_cpu,
+    switched_on,
+)
 from infohier_cli.runtime.distributed import DistEnv
 from infohier_cli.training.fit import step_losses
 
@@ -20,10 +26,16 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 CONFIG = TrainConfig(image_size=16, width=8, triplets_per_image=4)
 
 
-def test_auto_means_on_for_cuda_only(monkeypatch):
+def test_auto_means_on_for_cuda_and_amp_also_for_a_bf16_cpu(monkeypatch):
     assert [switched_on(mode, CPU) for mode in ("auto", "on", "off")] == [False, True, False]
     assert [switched_on(mode, CUDA) for mode in ("auto", "on", "off")] == [True, True, False]
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: False, raising=False)
+    assert not native_bf16_cpu()
     assert amp_dtype("auto", CPU) is None and amp_dtype("on", CPU) == torch.bfloat16
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert native_bf16_cpu() and amp_dtype("auto", CPU) == torch.bfloat16
+    assert amp_dtype("off", CPU) is None
     assert memory_format("auto", CPU) == torch.contiguous_format
     assert memory_format("auto", CUDA) == torch.channels_last
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)

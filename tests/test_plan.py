@@ -57,6 +57,8 @@ def test_the_plan_line_names_when_the_hierarchical_loss_starts():
     assert "no hierarchical loss (--lambda-hc 0)" in ssl_only and "from epoch" not in ssl_only
     sized = describe_plan(TrainConfig(epochs=30, image_size=24), 240)
     assert sized.startswith("plan: 30 epochs of 3 steps (batch 64) at 24 px, ")
+    bf16 = describe_plan(TrainConfig(epochs=30, image_size=24), 240, bf16=True)
+    assert bf16.startswith("plan: 30 epochs of 3 steps (batch 64) at 24 px, bfloat16 encoder, ")
 
 
 @pytest.mark.parametrize(

@@ -153,9 +153,10 @@ def test_resume_gives_the_same_weights_as_a_straight_run(image_folder, tmp_path,
         assert torch.equal(value, split["model"][key]), key
 
 
-def test_seed_reproduces_a_cpu_run(image_folder, tmp_path):
-    run(image_folder, tmp_path / "a", epochs=2)
-    run(image_folder, tmp_path / "b", epochs=2)
+@pytest.mark.parametrize("amp", ["off", "on"])  # float32, and bfloat16 autocast
+def test_seed_reproduces_a_cpu_run(image_folder, tmp_path, amp):
+    run(image_folder, tmp_path / "a", epochs=2, amp=amp)
+    run(image_folder, tmp_path / "b", epochs=2, amp=amp)
     with (
         np.load(tmp_path / "a" / "embeddings.npz") as a,
         np.load(tmp_path / "b" / "embeddings.npz") as b,

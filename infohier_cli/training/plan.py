@@ -74,8 +74,9 @@ def budget_epochs(config: TrainConfig, elapsed_seconds: float, epochs_done: int 
     return max(epochs_done, int(budget * epochs_done // max(elapsed_seconds, 1e-9)))
 
 
-def describe_plan(config: TrainConfig, n_images: int) -> str:
-    """One line for the user: how long this run trains, and why."""
+def describe_plan(config: TrainConfig, n_images: int, bf16: bool = False) -> str:
+    """One line for the user: how long this run trains, and why (`bf16`: the encoder runs
+    in bfloat16, `--amp`)."""
     per_epoch = steps_per_epoch(config, n_images)
     hierarchical = (
         f"hierarchical loss from epoch {config.warmup + 1}"
@@ -83,9 +84,10 @@ def describe_plan(config: TrainConfig, n_images: int) -> str:
         else "no hierarchical loss (--lambda-hc 0)"
     )
     size = f" at {config.image_size} px" if config.image_size else ""
+    precision = ", bfloat16 encoder" if bf16 else ""
     line = (
         f"plan: {config.epochs} epochs of {per_epoch} steps (batch "
-        f"{min(config.batch_size, n_images)}){size}, {hierarchical}"
+        f"{min(config.batch_size, n_images)}){size}{precision}, {hierarchical}"
     )
     if budget_seconds(config.time_budget):
         line += f"; re-planned for the time budget {config.time_budget} after each epoch"

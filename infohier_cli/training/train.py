@@ -31,6 +31,7 @@ from infohier_cli.embeddings import Embeddings, save_embeddings
 from infohier_cli.errors import UserError
 from infohier_cli.run import Checkpoint, RunDir
 from infohier_cli.runtime.device import (
+    amp_dtype,
     auto_size_max,
     loader_workers,
     pick_device,
@@ -280,7 +281,8 @@ def train(
             raise UserError(f"need at least 3 readable images to train, found {len(images)}")
         config = plan_epochs(config, len(images))
         if not resumed:
-            say(describe_plan(config, len(images)))
+            bf16 = amp_dtype(config.amp, torch_device) is not None
+            say(describe_plan(config, len(images), bf16))
         config = resolve_symmetries(config, images, say)
         if start:
             say(start.note)
