@@ -13,6 +13,7 @@ from infohier_cli.config import TrainConfig
 from infohier_cli.errors import UserError
 from infohier_cli.model.network import InfoHierModel
 from infohier_cli.runtime.device import (
+    BF16_CPU_PROBES,
     amp_dtype,
     loader_workers,
     memory_format,
@@ -29,11 +30,11 @@ CONFIG = TrainConfig(image_size=16, width=8, triplets_per_image=4)
 def test_auto_means_on_for_cuda_and_amp_also_for_a_bf16_cpu(monkeypatch):
     assert [switched_on(mode, CPU) for mode in ("auto", "on", "off")] == [False, True, False]
     assert [switched_on(mode, CUDA) for mode in ("auto", "on", "off")] == [True, True, False]
-    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+    for probe in BF16_CPU_PROBES:
         monkeypatch.setattr(torch.cpu, probe, lambda: False, raising=False)
     assert not native_bf16_cpu()
     assert amp_dtype("auto", CPU) is None and amp_dtype("on", CPU) == torch.bfloat16
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.cpu, BF16_CPU_PROBES[0], lambda: True, raising=False)
     assert native_bf16_cpu() and amp_dtype("auto", CPU) == torch.bfloat16
     assert amp_dtype("off", CPU) is None
     assert memory_format("auto", CPU) == torch.contiguous_format

@@ -63,14 +63,16 @@ def switched_on(mode: str, device: torch.device) -> bool:
     return mode == "on" or (mode == "auto" and device.type == "cuda")
 
 
+BF16_CPU_PROBES = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # in torch.cpu
+
+
 def native_bf16_cpu() -> bool:
     """Whether this CPU has bfloat16 instructions (AVX512-BF16 or AMX). On such a CPU (an
     AMD EPYC with AVX512-BF16, 2 cores) the 32-px encoder's forward + backward of a batch
     took 362 ms in bfloat16 against 662 ms in float32, and training ran 1.78x the images/s
     (BENCHMARKS.md, "bfloat16 on the CPU"); elsewhere oneDNN emulates bfloat16. The probes
     are torch.cpu's; a torch without them counts as no."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in BF16_CPU_PROBES)
 
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
