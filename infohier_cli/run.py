@@ -35,6 +35,7 @@ from typing import Any
 
 from infohier_cli.atomic import atomic_open, atomic_path
 from infohier_cli.config import DAMAGED_SETTINGS, TrainConfig
+from infohier_cli.data.discover import IMAGE_SUFFIXES
 from infohier_cli.errors import UserError
 from infohier_cli.tables import TableWriter
 
@@ -170,6 +171,18 @@ def refuse_output(
         if source is not None and out.exists() and Path(source).exists():
             if os.path.samefile(out, source):
                 raise UserError(f"{option} {out} is this command's input; choose another file")
+
+
+def refuse_among_images(out: Path | str, image_folder: Path, option: str = "--out") -> None:
+    """UserError if the output `out` is named as an image (`IMAGE_SUFFIXES`) anywhere under
+    `image_folder`, the command's input: it would replace an image, or join the images."""
+    if str(out) == "-" or Path(out).suffix.lower() not in IMAGE_SUFFIXES:
+        return
+    if Path(os.path.realpath(out)).is_relative_to(os.path.realpath(image_folder)):
+        raise UserError(
+            f"{option} {out} is named as an image inside the image folder {image_folder}; "
+            "choose another file"
+        )
 
 
 def write_skipped(path: Path, skipped: Sequence[tuple[str, str]]) -> None:

@@ -4,6 +4,7 @@ stray temporary files, strange output paths, bad inputs. Each test failed before
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -205,6 +206,39 @@ def test_outputs_never_overwrite_the_run(folder, trained, tmp_path):
         "embed", other, "--run", trained, "--out", tmp_path / "o.npz", "--device", "cpu"
     )
     assert result.exit_code == 0
+
+
+def test_outputs_never_replace_or_join_the_input_images(folder, trained, tmp_path):
+    image = sorted(folder.rglob("*.png"))[0]
+    before = image.read_bytes()
+    for command in ("embed", "assign"):
+        for out in (image, folder / "new name.PNG"):
+            message = one_line_error(
+                invoke(command, folder, "--run", trained, "--out", out, "--device", "cpu")
+            )
+            assert "inside the image folder" in message
+    assert image.read_bytes() == before and not (folder / "new name.PNG").exists()
+    tree_file = tmp_path / "t.nwk"
+    assert invoke("tree", "--run", trained, "--out", tree_file).exit_code == 0
+    cut = ("export", tree_file, "--cut", "2", "--images", folder)
+    for out in (folder, folder.parent, trained):  # the images, a folder above them, a run
+        assert "not an earlier export" in one_line_error(
+            invoke(*cut, "--folders", out, "--overwrite")
+        )
+    assert image.read_bytes() == before and (trained / "checkpoint.pt").is_file()
+    export = tmp_path / "clusters"
+    assert invoke(*cut, "--folders", export).exit_code == 0
+    assert invoke(*cut, "--folders", export, "--overwrite").exit_code == 0  # an earlier export
+    shutil.copytree(folder, export / "images")
+    inside = ("export", tree_file, "--cut", "2", "--images", export / "images")
+    assert "holds the image folder" in one_line_error(
+        invoke(*inside, "--folders", export, "--overwrite")
+    )
+    outside = tmp_path / "outside.nwk"
+    outside.write_text(tree_file.read_text().replace("(", "('../x.png',", 1), encoding="utf-8")
+    assert "not paths inside" in one_line_error(
+        invoke("export", outside, "--cut", "2", "--images", folder, "--folders", tmp_path / "o")
+    )
 
 
 # 8. output paths

@@ -19,7 +19,7 @@ from infohier_cli.cli.options import choice_enum, config_options, given_settings
 from infohier_cli.embeddings import EMBED_FORMATS
 from infohier_cli.errors import UserError
 from infohier_cli.report.plot import PLOT_LAYOUTS
-from infohier_cli.run import RunDir, refuse_output
+from infohier_cli.run import RunDir, refuse_among_images, refuse_output
 from infohier_cli.trees.cut_auto import AUTO_CRITERIA
 from infohier_cli.trees.files import EXPORT_FORMATS, LABEL_MODES, TREE_FORMATS
 from infohier_cli.trees.registry import source_names
@@ -245,6 +245,7 @@ def embed(
 
     _require_folder(folder)
     target = out or RunDir(run).embeddings
+    refuse_among_images(target, folder)
     _embeddings_target_allowed(folder, target)
     as_csv = str(target) == "-" or target.suffix.lower() == ".csv"
     fmt = format.value if format else ("csv" if as_csv else "npz")
@@ -428,7 +429,10 @@ def export(
     ] = False,
     overwrite: Annotated[
         bool,
-        typer.Option(help="--folders: replace a non-empty folder (all of its contents)."),
+        typer.Option(
+            help="--folders: replace an earlier export's folder (one holding clusters.csv), "
+            "all of its contents; any other non-empty folder is refused."
+        ),
     ] = False,
 ) -> None:
     """Convert a tree between formats, cut it into flat clusters, plot it in the disk or
@@ -589,6 +593,7 @@ def assign(
 
     _require_folder(folder)
     refuse_output(out, inputs=[tree_file])
+    refuse_among_images(out, folder)
     fmt = format.value if format else ("json" if out.suffix.lower() == ".json" else "csv")
     placement = assign_folder(
         folder, run, tree_file, cut or [], neighbours, out, fmt,

@@ -10,7 +10,9 @@ character (spaces, quotes, non-ASCII) is kept as it is. Ids that flatten to the 
 The folder is built beside OUT and renamed into place, so OUT is never half-written; it
 gets the permissions `mkdir` would give it (0777 less the umask, keeping a setgid bit
 inherited from its parent). A
-non-empty OUT is refused unless `replace` is set, which replaces OUT entirely.
+non-empty OUT is refused unless `replace` is set and OUT is an earlier export (it holds
+`clusters.csv`) that does not hold the image folder; then OUT is replaced entirely. Leaves
+that are absolute paths or climb out through `..` are refused.
 """
 
 from __future__ import annotations
@@ -58,8 +60,14 @@ def write_cluster_folders(
         raise UserError(f"--images: no such folder: {images}")
     if out.exists() and not out.is_dir():
         raise UserError(f"--folders: {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not replace:
-        raise UserError(f"--folders: {out} is not empty (add --overwrite to replace it)")
+    if out.is_dir() and any(out.iterdir()):
+        refuse_replacing(out, images, replace)
+    outside = [name for name in tree.names if not _relative_inside(name)]
+    if outside:
+        raise UserError(
+            f"{len(outside)} leaves (e.g. {outside[0]!r}) are not paths inside the image "
+            "folder (an absolute path, or one through '..'): give a tree with path labels"
+        )
     sources = [images / name for name in tree.names]
     missing = [
         name for name, source in zip(tree.names, sources, strict=True) if not source.exists()
@@ -100,6 +108,26 @@ def write_cluster_folders(
             shutil.rmtree(staging)
     warn(f"{tree.n} images in {k} cluster folders -> {out} ({'copies' if copy else 'links'})")
     return tree.n
+
+
+def refuse_replacing(out: Path, images: Path, replace: bool) -> None:
+    """UserError unless the non-empty folder `out` may be replaced: `replace` is set, and
+    `out` is an earlier export (it holds `MANIFEST`) that does not hold the image folder."""
+    if not replace:
+        raise UserError(f"--folders: {out} is not empty (add --overwrite to replace it)")
+    if not (out / MANIFEST).is_file():
+        raise UserError(
+            f"--folders: {out} is not empty and is not an earlier export (no {MANIFEST}); "
+            "--overwrite replaces only such a folder: choose another one"
+        )
+    if Path(os.path.realpath(images)).is_relative_to(os.path.realpath(out)):
+        raise UserError(f"--folders: {out} holds the image folder {images}; choose another one")
+
+
+def _relative_inside(name: str) -> bool:
+    """Whether the leaf `name` is a relative path that stays inside its folder."""
+    path = Path(name)
+    return bool(name) and not path.is_absolute() and ".." not in path.parts
 
 
 def _swap_into_place(staging: Path, out: Path) -> None:
