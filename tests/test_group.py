@@ -54,6 +54,11 @@ def test_grouping_orders_channels_and_reports_incomplete(tmp_path: Path):
     for bad in ("(?P<sample>.*)", "([", "(?P<sample>x)(?P<channel>y)"):
         with pytest.raises(UserError):
             group_samples(paths, bad)
+    # a group that took no part in a match (optional, or in another branch) is no match
+    optional = r"(?P<sample>[A-Z]\d\d_s\d)?_(?P<channel>w\d+)\.tif|(?P<other>notes)"
+    assert [s.id for s in group_samples(paths + ["_w1.tif"], optional)[0]] == [
+        s.id for s in samples
+    ]
 
 
 def test_embed_group_skips_and_names_leaves_by_sample(tmp_path: Path):

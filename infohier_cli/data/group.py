@@ -48,9 +48,9 @@ def group_samples(
     doubled: dict[str, str] = {}
     for path in paths:
         match = regex.search(path)
-        if match is None:
+        sample, channel = (match.group("sample"), match.group("channel")) if match else ("", "")
+        if not (sample and channel):  # no match, or a group that took no part (`(...)?`, `|`)
             continue
-        sample, channel = match.group("sample"), match.group("channel")
         if channel in files.setdefault(sample, {}):
             doubled[sample] = f"channel {channel!r} given twice"
         files[sample][channel] = path
