@@ -110,3 +110,26 @@ def test_ids_that_flatten_alike_keep_every_image_and_out_gets_cp_permissions(tmp
     mask = os.umask(0)
     os.umask(mask)
     assert (out.stat().st_mode & 0o777) == 0o777 & ~mask
+
+
+def test_names_the_file_system_refuses_and_leaves_that_are_folders_are_one_line(tmp_path: Path):
+    images = tmp_path / "images"
+    deep = f"{'a' * 150}/{'b' * 150}.png"  # flattened: one 302-byte name, over the usual 255
+    names = [deep, "x.png", "y.png", "z.png"]
+    for i, name in enumerate(names):
+        (images / name).parent.mkdir(parents=True, exist_ok=True)
+        (images / name).write_bytes(bytes([i]) * 10)
+    (images / "folder.png").mkdir()
+    points = np.array([[0.0], [0.1], [5.0], [5.1]])
+    out = tmp_path / "clusters"
+    for leaves, expected in (
+        (names, "File name too long"),
+        ([*names[1:], "folder.png"], "not files"),
+    ):
+        tree_file = tmp_path / "tree.nwk"
+        tree_file.write_text(Tree(leaves, linkage(points, "ward")).to_newick(), encoding="utf-8")
+        result = invoke(tree_file, "--cut", "2", "--folders", out, "--images", images, "--copy")
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+        assert expected in result.stderr and ".tmp" not in result.stderr
+        assert not out.exists() and not list(tmp_path.glob(".clusters*"))

@@ -70,7 +70,7 @@ def write_cluster_folders(
         )
     sources = [images / name for name in tree.names]
     missing = [
-        name for name, source in zip(tree.names, sources, strict=True) if not source.exists()
+        name for name, source in zip(tree.names, sources, strict=True) if not source.is_file()
     ]
     if missing:
         raise UserError(
@@ -103,6 +103,10 @@ def write_cluster_folders(
                 for sample_id, c, file in zip(tree.names, clusters, files, strict=True)
             )
         _swap_into_place(staging, out)
+    except OSError as error:  # a flattened name too long, an unreadable image
+        place = str(error.filename2 or error.filename or out)  # os.symlink: the link is 2nd
+        place = place.replace(str(staging), str(out), 1)  # where it was to be
+        raise UserError(f"--folders: {place}: {error.strerror or error}") from None
     finally:
         if staging.exists():
             shutil.rmtree(staging)
