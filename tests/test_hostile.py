@@ -3,6 +3,8 @@ stray temporary files, strange output paths, bad inputs. Each test failed before
 
 from __future__ import annotations
 
+import errno
+import importlib
 import json
 import shutil
 from pathlib import Path
@@ -686,3 +688,18 @@ def test_bad_tree_files_and_outputs_onto_inputs_are_one_line_errors(trained, tmp
         result = invoke("tree", "--run", trained, "--labels", "id", "--out", "/dev/full")
         assert "--labels id needs a file" in one_line_error(result)
         assert not Path("/dev/full.ids.tsv").exists()
+
+
+def test_an_unforeseen_file_error_names_the_file_not_stdout(monkeypatch, capsys):
+    """An OSError that no check foresaw (an unreadable file, say, which root does not see
+    in a test) is one line naming that file, not "cannot write stdout"."""
+    app_module = importlib.import_module("infohier_cli.cli.app")  # `cli.app` is the Typer app
+
+    def unreadable(**_kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", "run/train_log.jsonl")
+
+    monkeypatch.setattr(app_module, "app", unreadable)
+    with pytest.raises(SystemExit) as stopped:
+        app_module.main()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == "error: run/train_log.jsonl: Permission denied\n"

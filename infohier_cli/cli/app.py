@@ -710,10 +710,13 @@ def main() -> None:
     except BrokenPipeError:
         quiet_stdout()
         sys.exit(141)
-    except OSError as error:  # stdout on a full disk (`> /dev/full`); files are UserErrors
+    except OSError as error:  # a file no check foresaw (unreadable, say), or a full stdout
+        if error.filename is not None:
+            print(f"error: {error.filename}: {error.strerror or error}", file=sys.stderr)
+            sys.exit(2)
         if error.errno not in WRITE_ERRNOS:
             raise
-        quiet_stdout()
+        quiet_stdout()  # stdout on a full disk (`> /dev/full`)
         print(f"error: cannot write stdout: {error.strerror}", file=sys.stderr)
         sys.exit(2)
     sys.exit(code if isinstance(code, int) else 0)
