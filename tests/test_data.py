@@ -89,6 +89,31 @@ def test_links_to_folders_under_the_root_keep_the_real_paths(tmp_path: Path):
     assert discover_images(root) == ["b outside/deep/far.png", "m real/one.png"]
 
 
+def test_a_folder_that_cannot_be_listed_is_reported_not_silently_lost(tmp_path, monkeypatch):
+    """chmod 000 does not stop root, so the refusal is the listing's own (os.scandir)."""
+    from infohier_cli.data.group import folder_samples
+
+    for folder in ("locked", "open"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(gray()).save(tmp_path / folder / "one.png")
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if os.path.basename(path) in ("locked", "shut root"):
+            raise PermissionError(13, "Permission denied", path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    samples, left_out = folder_samples(tmp_path)
+    assert [sample.id for sample in samples] == ["open/one.png"]
+    assert left_out == [
+        ("locked/", "a folder that cannot be read (Permission denied): its images are left out")
+    ]
+    (tmp_path / "shut root").mkdir()
+    with pytest.raises(UserError, match="cannot read the folder .*shut root: Permission denied"):
+        discover_images(tmp_path / "shut root")
+
+
 @pytest.mark.parametrize("problem", ["missing", "file", "empty"])
 def test_bad_folders_are_user_errors(tmp_path: Path, problem: str):
     target = tmp_path / "x"

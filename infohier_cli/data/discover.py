@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from infohier_cli.data.samples import Sample, one_file_samples
@@ -21,10 +22,12 @@ from infohier_cli.errors import UserError
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
 
 
-def discover_images(root: Path) -> list[str]:
+def discover_images(root: Path, unreadable: Callable[[str, str], None] | None = None) -> list[str]:
     """Relative `/`-separated paths of every image under `root`, sorted.
 
-    Raises UserError when `root` is missing, is not a folder, or holds no image.
+    A subfolder that cannot be listed is told to `unreadable` (its relative path with a
+    final `/`, and the reason) and left out. Raises UserError when `root` is missing, is
+    not a folder, cannot be listed, or holds no image.
     """
     root = Path(root)
     if not root.exists():
@@ -34,7 +37,18 @@ def discover_images(root: Path) -> list[str]:
     found: list[str] = []
     real_dirs: set[tuple[int, int]] | None = None  # listed at the first folder link met
     seen_dirs: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in _walk(root, followlinks=True):
+
+    def cannot_list(error: OSError) -> None:
+        where = os.path.relpath(error.filename, root) if error.filename else "."
+        reason = (
+            f"a folder that cannot be read ({error.strerror or error}): its images are left out"
+        )
+        if where == ".":
+            raise UserError(f"cannot read the folder {root}: {error.strerror or error}")
+        if unreadable is not None:
+            unreadable(where.replace(os.sep, "/") + "/", reason)
+
+    for dirpath, dirnames, filenames in _walk(root, followlinks=True, onerror=cannot_list):
         identity = _identity(dirpath)
         if identity in seen_dirs:
             dirnames[:] = []
@@ -60,9 +74,10 @@ def discover_images(root: Path) -> list[str]:
     return sorted(found)
 
 
-def _walk(root: Path, followlinks: bool):
-    """os.walk over the folders that are not hidden, each folder's subfolders in name order."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=followlinks):
+def _walk(root: Path, followlinks: bool, onerror: Callable[[OSError], None] | None = None):
+    """os.walk over the folders that are not hidden, each folder's subfolders in name order
+    (`onerror` as os.walk's: told of each folder that cannot be listed)."""
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=followlinks):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         yield dirpath, dirnames, filenames
 
@@ -82,6 +97,9 @@ def _regular_or_unreadable(path: str) -> bool:
         return True
 
 
-def discover_samples(root: Path) -> list[Sample]:
-    """The samples under `root`: one per image file, its id the relative path."""
-    return one_file_samples(discover_images(root))
+def discover_samples(
+    root: Path, unreadable: Callable[[str, str], None] | None = None
+) -> list[Sample]:
+    """The samples under `root`: one per image file, its id the relative path
+    (`unreadable` as `discover_images`')."""
+    return one_file_samples(discover_images(root, unreadable))

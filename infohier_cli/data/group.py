@@ -74,10 +74,13 @@ def group_samples(
 
 def folder_samples(folder: Path, pattern: str = "") -> tuple[list[Sample], list[tuple[str, str]]]:
     """The samples under `folder`: with a `--group` `pattern`, channel files stacked into
-    samples (-> also the incomplete ones, (id, reason)); without, each image file one."""
+    samples; without, each image file one. -> also what was left out, (id, reason): the
+    subfolders that cannot be read (id `path/`) and the incomplete samples."""
     from infohier_cli.data.discover import discover_images, discover_samples
 
+    unreadable: list[tuple[str, str]] = []
     if not pattern:
-        return discover_samples(folder), []
-    samples, incomplete, _ = group_samples(discover_images(folder), pattern)
-    return samples, incomplete
+        return discover_samples(folder, lambda *entry: unreadable.append(entry)), unreadable
+    paths = discover_images(folder, lambda *entry: unreadable.append(entry))
+    samples, incomplete, _ = group_samples(paths, pattern)
+    return samples, unreadable + incomplete
