@@ -147,7 +147,8 @@ class TrainConfig:
     max_megapixels: float = setting(
         100.0,
         "Skip images with more pixels than this many million, before decoding them "
-        "(decompression bombs); 0 = no limit.",
+        "(decompression bombs; each 3 channels or TIFF pages beyond the first 3 count as "
+        "a further image); 0 = no limit.",
         min=0.0,
         resumable=True,
     )

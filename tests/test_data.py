@@ -212,6 +212,30 @@ def test_float_and_multichannel_tiffs(tmp_path: Path):
     assert resolve_channels("auto", sample_shapes(tmp_path, ["stack.tif"])) == 5
 
 
+def test_float_tiffs_with_infinities_or_beyond_float32_and_page_bombs(tmp_path: Path):
+    ramp = np.linspace(0.0, 1.0, 256, dtype=np.float32).reshape(16, 16)
+    with_inf = ramp.copy()
+    with_inf[0, :4] = [np.inf, -np.inf, np.nan, np.inf]
+    tifffile.imwrite(tmp_path / "inf.tif", with_inf)
+    finite = with_inf[np.isfinite(with_inf)]
+    ramp[0, :4] = [finite.max(), finite.min(), 0.0, finite.max()]  # ±inf: the extremes; NaN: 0
+    tifffile.imwrite(tmp_path / "finite.tif", ramp)
+    for intensity in ("fixed", "percentile"):
+        image = load_image(tmp_path / "inf.tif", ImageSpec(16, 1, intensity))
+        assert torch.equal(image, load_image(tmp_path / "finite.tif", ImageSpec(16, 1, intensity)))
+    tifffile.imwrite(tmp_path / "all inf.tif", np.full((16, 16), np.inf, np.float32))
+    tifffile.imwrite(tmp_path / "huge.tif", ramp.astype(np.float64) * 1e300)
+    tifffile.imwrite(tmp_path / "pages.tif", np.zeros((30, 100, 100), np.uint8))  # 0.3 M values
+    for name, reason in (("all inf", "no finite"), ("huge", "beyond float32")):
+        with pytest.raises(ValueError, match=reason):
+            load_image(tmp_path / f"{name}.tif", ImageSpec(16, 1))
+    with pytest.raises(ValueError, match="x 30 channels or pages is over the limit"):
+        load_image(tmp_path / "pages.tif", ImageSpec(16, 1, max_pixels=50_000))
+    assert load_image(tmp_path / "pages.tif", ImageSpec(16, 1, max_pixels=100_000)).shape[0] == 1
+    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((100, 100, 3), np.uint8), photometric="rgb")
+    assert load_image(tmp_path / "rgb.tif", ImageSpec(16, 3, max_pixels=10_000)).shape[0] == 3
+
+
 @pytest.mark.parametrize(
     ("sides", "expected"),
     [([8, 8, 9], 16), ([12], 24), ([28, 30], 32), ([500, 2000], 32), ([], 32)],

@@ -19,8 +19,9 @@ Loading rules (one per concern, all documented in the README):
   channels than wanted keeps the first ones, fewer pads with zeros.
 A sample made of several files stacks their channels (in file order) before the channel
 rule applies.
-- size: an image with more pixels than `ImageSpec.max_pixels` (default 100 million) is not
-  decoded (a decompression bomb) but skipped with that reason; the folder's shapes are read
+- size: an image with more pixels than `ImageSpec.max_pixels` (default 100 million; each
+  group of three channels or pages beyond the first three counts as a further image) is
+  not decoded (a decompression bomb) but skipped with that reason; the folder's shapes are read
   from the file headers, so each image is decoded once (but for an auto size: up to
   SHAPE_SAMPLE images stored at the size rule's side or larger are decoded once more to
   judge their detail, data/detail.py).
@@ -86,14 +87,17 @@ def _exif_orientation(img) -> int | None:
 
 def check_pixels(path: Path, max_pixels: int) -> None:
     """ValueError (the reason a file is skipped) when the image has more pixels than
-    `max_pixels` (0 = no limit); read from the header, before any decoding."""
+    `max_pixels` (0 = no limit), each group of three channels beyond the first three
+    (TIFF pages, say) counted as a further image: max(C, 3) / 3 · H · W > max_pixels.
+    Read from the header, before any decoding."""
     if not max_pixels:
         return
     channels, height, width = read_shape(path)
-    if height * width > max_pixels:
+    if max(channels, 3) * height * width > 3 * max_pixels:
+        planes = f" x {channels} channels or pages" if channels > 3 else ""
         raise ValueError(
-            f"{width}x{height} pixels is over the limit of {max_pixels / 1e6:g} million "
-            "(raise it with --max-megapixels)"
+            f"{width}x{height} pixels{planes} is over the limit of {max_pixels / 1e6:g} "
+            "million (raise it with --max-megapixels)"
         )
 
 
@@ -286,11 +290,26 @@ def read_image(path: Path, spec: ImageSpec):
         raise ValueError(f"unexpected pixel array of shape {pixels.shape}")
     import torch
 
-    raw = torch.from_numpy(np.nan_to_num(pixels.astype(np.float32)))
+    raw = torch.from_numpy(finite_float32(pixels))
     image = to_unit_range(square_resize(raw, spec.size, spec.fit), pixels.dtype, spec.intensity)
     if spec.channels:
         image = match_channels(image, spec.channels)
     return image, is_8bit(pixels.dtype)
+
+
+def finite_float32(pixels: np.ndarray) -> np.ndarray:
+    """`pixels` (C x H x W) as float32; in float data NaN -> 0 and ±inf -> the image's
+    largest / smallest finite value. ValueError (the file is skipped) for float data with
+    no finite value, or with values beyond float32's range."""
+    if not np.issubdtype(pixels.dtype, np.floating):
+        return pixels.astype(np.float32)
+    finite = pixels[np.isfinite(pixels)]
+    if finite.size == 0:
+        raise ValueError("no finite pixel value (all NaN or infinite)")
+    low, high = finite.min(), finite.max()
+    if max(-low, high) > np.finfo(np.float32).max:
+        raise ValueError(f"pixel values up to {max(-low, high):.3g}, beyond float32's range")
+    return np.nan_to_num(pixels, nan=0.0, posinf=high, neginf=low).astype(np.float32)
 
 
 def load_sample(root: Path, sample: Sample, spec: ImageSpec):
