@@ -703,3 +703,8 @@ def test_an_unforeseen_file_error_names_the_file_not_stdout(monkeypatch, capsys)
         app_module.main()
     assert stopped.value.code == 2
     assert capsys.readouterr().err == "error: run/train_log.jsonl: Permission denied\n"
+
+
+def test_a_path_with_a_newline_stays_on_the_error_line(tmp_path):
+    line = one_line_error(invoke("train", tmp_path / "no\nsuch\tfolder", "--run", tmp_path / "r"))
+    assert line.endswith("no\\nsuch\\tfolder")

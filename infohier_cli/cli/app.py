@@ -17,7 +17,7 @@ from infohier_cli import __version__
 from infohier_cli.assign import ASSIGN_FORMATS
 from infohier_cli.cli.options import choice_enum, config_options, given_settings
 from infohier_cli.embeddings import EMBED_FORMATS
-from infohier_cli.errors import UserError
+from infohier_cli.errors import UserError, one_line
 from infohier_cli.report.plot import PLOT_LAYOUTS
 from infohier_cli.run import RunDir, refuse_among_images, refuse_output
 from infohier_cli.trees.cut_auto import AUTO_CRITERIA
@@ -120,7 +120,7 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except UserError as error:
-            typer.echo(f"error: {error}", err=True)
+            typer.echo(f"error: {one_line(str(error))}", err=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -712,7 +712,10 @@ def main() -> None:
         sys.exit(141)
     except OSError as error:  # a file no check foresaw (unreadable, say), or a full stdout
         if error.filename is not None:
-            print(f"error: {error.filename}: {error.strerror or error}", file=sys.stderr)
+            print(
+                f"error: {one_line(f'{error.filename}: {error.strerror or error}')}",
+                file=sys.stderr,
+            )
             sys.exit(2)
         if error.errno not in WRITE_ERRNOS:
             raise
