@@ -100,12 +100,13 @@ class RunDir:
     def lock(self) -> Iterator[None]:
         """Hold the run folder exclusively; UserError at once if another process holds it.
 
-        A run folder this call had to create is removed again if nothing but the lock file
-        and the decoded-image cache was put in it (a first train that read no image, say).
-        Stray temporary files of an interrupted save are removed.
+        When the call ends with none of the run's files in the folder (a first train that
+        read no image, say), the lock file, the decoded-image cache and the folder itself
+        are removed again if this call created them: a failed first run leaves an
+        existing folder (the image folder itself, say) as it was. Stray temporary files of
+        an interrupted save are removed.
         """
-        created = not self.root.exists()
-        disposable = {self.lock_file.name, self.cache.name}
+        created = [path for path in (self.cache, self.lock_file, self.root) if not path.exists()]
         try:
             self.create()
             fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
@@ -124,12 +125,20 @@ class RunDir:
                 stray.unlink(missing_ok=True)
             yield
         finally:
-            if created and {p.name for p in self.root.iterdir()} <= disposable:
-                with contextlib.suppress(OSError):  # what cannot be removed stays
-                    shutil.rmtree(self.cache, ignore_errors=True)
-                    self.lock_file.unlink()
-                    self.root.rmdir()
+            if not any(path.exists() for path in self.own_files() if path != self.lock_file):
+                self._remove_created(created)
             os.close(fd)
+
+    def _remove_created(self, created: list[Path]) -> None:
+        """Remove those of the cache, the lock file and the (then empty) folder that are in
+        `created`; what cannot be removed stays."""
+        if self.cache in created:
+            shutil.rmtree(self.cache, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            if self.lock_file in created:
+                self.lock_file.unlink()
+            if self.root in created:
+                self.root.rmdir()
 
     def clear(self) -> None:
         """Remove the run's files (for --overwrite): the folder starts clean."""

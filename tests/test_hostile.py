@@ -67,6 +67,10 @@ def test_a_first_train_that_reads_no_image_leaves_no_run_folder(tmp_path):
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.stderr.splitlines()[-1].endswith("could be read")  # after a warning each
     assert not (tmp_path / "run").exists()  # neither its lock nor the cache stays
+    # into a folder that exists (the image folder itself): it is left as it was
+    before = sorted(p.name for p in images.iterdir())
+    assert invoke("train", images, "--run", images).exit_code == 2
+    assert sorted(p.name for p in images.iterdir()) == before
 
 
 # 2. Ctrl-C
