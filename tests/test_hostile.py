@@ -568,6 +568,9 @@ def test_labels_csv_that_is_not_utf8_is_reported(trained, tmp_path):
     (tmp_path / "labels.csv").write_bytes("path,class\nc0/img0.png,caf\xe9\n".encode("latin-1"))
     result = invoke("eval", tree_file, "--labels", tmp_path / "labels.csv")
     assert "UTF-8" in one_line_error(result)
+    (tmp_path / "labels.csv").write_text("path,class,class\nc0/img0.png,a,b\n", encoding="utf-8")
+    result = invoke("eval", tree_file, "--labels", tmp_path / "labels.csv")
+    assert "names the level 'class' twice" in one_line_error(result)
 
 
 def test_ctrl_c_while_loading_gives_no_traceback():

@@ -40,6 +40,12 @@ def read_label_levels(
             raise UserError(f"{labels_csv} is not a readable CSV ({error})") from None
         if len(rows) < 2 or len(rows[0]) < 2:
             raise UserError(f"{labels_csv} needs a header 'path,class[,superclass]' and rows")
+        doubled = sorted({name for name in rows[0][1:] if rows[0][1:].count(name) > 1})
+        if doubled:
+            raise UserError(
+                f"{labels_csv}: the header names the level {doubled[0]!r} twice; give each "
+                "label column its own name"
+            )
         for column, level in enumerate(rows[0][1:], start=1):
             pairs = [(r[0], r[column]) for r in rows[1:] if len(r) > column and r[column]]
             levels[level] = dict(pairs)
