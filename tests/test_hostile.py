@@ -691,6 +691,10 @@ def test_bad_tree_files_and_outputs_onto_inputs_are_one_line_errors(trained, tmp
     assert "input" in line and tree_file.read_bytes() == before
     result = invoke("eval", tree_file, "--labels-from-folders", "--depth", 10**12)
     assert result.exit_code == 0, result.output  # levels up to the deepest path only
+    blocked = tmp_path / "blocked.nwk"  # a link whose folder cannot be made (a file is there)
+    blocked.symlink_to(tree_file / "t.nwk")
+    one_line_error(invoke("tree", "--run", trained, "--labels", "id", "--out", blocked))
+    assert not Path(f"{blocked}.ids.tsv").exists()  # no map of a tree that was not written
     if Path("/dev/full").exists():
         result = invoke("tree", "--run", trained, "--labels", "id", "--out", "/dev/full")
         assert "--labels id needs a file" in one_line_error(result)

@@ -3,6 +3,7 @@ and the disk plot (`infohier export`)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -39,19 +40,23 @@ def write_tree(tree: Tree, out: Path | str, fmt: str, labels: str = "path") -> N
     elif labels == "id":
         width = max(6, len(str(tree.n)))
         names = [f"L{i + 1:0{width}d}" for i in range(tree.n)]
-        with atomic_open(
-            f"{out}.ids.tsv", "w", encoding="utf-8", errors="surrogateescape", newline=""
-        ) as handle:
-            writer = TableWriter(handle, delimiter="\t")
-            writer.writerow(["id", "path"])
-            writer.writerows(zip(names, tree.names, strict=True))
     text = (
         tree.to_newick(names)
         if fmt == "newick"
         else Tree(names, tree.linkage, tree.leaf_points, tree.node_points).to_json()
     )
-    with open_output(out, encoding="utf-8", errors="surrogateescape") as handle:
-        handle.write(text)
+    with contextlib.ExitStack() as written:  # the ids land after the tree, or not at all
+        if labels == "id":
+            handle = written.enter_context(
+                atomic_open(
+                    f"{out}.ids.tsv", "w", encoding="utf-8", errors="surrogateescape", newline=""
+                )
+            )
+            writer = TableWriter(handle, delimiter="\t")
+            writer.writerow(["id", "path"])
+            writer.writerows(zip(names, tree.names, strict=True))
+        with open_output(out, encoding="utf-8", errors="surrogateescape") as handle:
+            handle.write(text)
 
 
 def unique_names(names: Sequence[str], keep_extension: bool = False) -> list[str]:
