@@ -30,6 +30,12 @@ def _cannot_write(target: Path, error: OSError) -> UserError:
     return UserError(f"cannot write {target}: {error.strerror or error}")
 
 
+def lands_inside(path: Path | str, folder: Path | str) -> bool:
+    """Whether `path`, links resolved, is `folder` or lies under it (so writing or deleting
+    `path` touches what `folder` holds)."""
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+
+
 def new_mode(base: int = 0o666) -> int:
     """The permissions a new file (base 0o666) or folder (0o777) gets: base less the umask."""
     mask = os.umask(0)

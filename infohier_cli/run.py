@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infohier_cli.atomic import atomic_open, atomic_path
+from infohier_cli.atomic import atomic_open, atomic_path, lands_inside
 from infohier_cli.config import DAMAGED_SETTINGS, TrainConfig
 from infohier_cli.data.discover import IMAGE_SUFFIXES
 from infohier_cli.errors import UserError
@@ -187,7 +187,7 @@ def refuse_among_images(out: Path | str, image_folder: Path, option: str = "--ou
     `image_folder`, the command's input: it would replace an image, or join the images."""
     if str(out) == "-" or Path(out).suffix.lower() not in IMAGE_SUFFIXES:
         return
-    if Path(os.path.realpath(out)).is_relative_to(os.path.realpath(image_folder)):
+    if lands_inside(out, image_folder):
         raise UserError(
             f"{option} {out} is named as an image inside the image folder {image_folder}; "
             "choose another file"

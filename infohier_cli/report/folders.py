@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from infohier_cli.atomic import new_mode
+from infohier_cli.atomic import lands_inside, new_mode
 from infohier_cli.errors import UserError
 from infohier_cli.tables import TableWriter
 from infohier_cli.trees.files import unique_names
@@ -124,7 +124,7 @@ def refuse_replacing(out: Path, images: Path, replace: bool) -> None:
             f"--folders: {out} is not empty and is not an earlier export (no {MANIFEST}); "
             "--overwrite replaces only such a folder: choose another one"
         )
-    if Path(os.path.realpath(images)).is_relative_to(os.path.realpath(out)):
+    if lands_inside(images, out):
         raise UserError(f"--folders: {out} holds the image folder {images}; choose another one")
 
 
