@@ -191,6 +191,7 @@ def embed_samples(
             env=env,
             progress=progress,
         )
+        env.stop(finished=True)
     finally:
         env.stop()
     trained = config.lambda_hc > 0

@@ -45,8 +45,17 @@ class DistEnv:
         if self.active and not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
-    def stop(self) -> None:
+    def stop(self, finished: bool = False) -> None:
+        """Leave the process group. `finished`: this rank's work is done, and so should
+        every other rank's be, so all first meet at a barrier. Without it a rank may exit
+        while one of gloo's worker threads still releases the tensors of its last
+        collective; that thread then needs the GIL during interpreter shutdown and the
+        process aborts (SIGABRT, "terminate called without an active exception") after
+        its work is done. Never after a failure: a rank that failed would not come to the
+        barrier, and the others would wait for gloo's timeout."""
         if self.active and dist.is_initialized():
+            if finished:
+                dist.barrier()
             dist.destroy_process_group()
 
 

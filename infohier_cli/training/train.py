@@ -341,6 +341,7 @@ def train(
         if env.is_main:
             trained = learner.config.lambda_hc > 0
             save_embeddings(run.embeddings, Embeddings(images.ids, latent, disk, trained))
+        env.stop(finished=True)
         return TrainResult(run.root, learner.config.epochs, len(images), skipped, log)
     except KeyboardInterrupt:
         note = interruption_note(run, saved[-1] if saved else None, "learner" in locals())
