@@ -207,7 +207,12 @@ class TrainConfig:
         "upper levels), lower sets every image apart (BENCHMARKS.md, 'The contrastive "
         "temperature').",
     )
-    tau_hc: float = setting(0.05, "Softmax temperature of the triplet loss.")
+    tau_hc: float = setting(
+        0.2,
+        "Softmax temperature of the triplet loss over the three LCA depths: higher keeps "
+        "its gradient alive when the depths differ little (HypHC's 0.05 gave 0.016 less "
+        "superclass purity: BENCHMARKS.md, 'A softer triplet loss').",
+    )
     warmup_epochs: int = setting(
         -1,
         "Contrastive-only epochs before the hierarchical loss joins; -1 = auto: a sixth "
