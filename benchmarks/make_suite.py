@@ -36,6 +36,13 @@ reads the labels. Deterministic for a given --seed. Folders:
             ratio: width / height log-uniform in [1/2, 2], area about 48^2; 360 images. Added
             in session 17 as a non-square folder whose content fills the frame, unlike
             particles'.
+- materials texture photographs, as a folder of patches cut from photographs of surfaces:
+            the seamless photographed patterns GIMP ships (Debian's gimp-data, read from
+            /usr/share/gimp/2.0/patterns or fetched with apt-get), tiled, cut at random
+            offsets and made gray; class = the photograph, superclass = the material
+            (stone, wood, soft); 12 photographs x 30, 8-bit gray, 48 px. Added in session
+            36, after every default was set, as the suite's only real texture photographs:
+            classes differ in texture statistics, not in shape.
 
 Needs the `bench` extra (scikit-learn) and matplotlib (a dependency of infohier).
 """
@@ -44,8 +51,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import struct
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
@@ -435,6 +444,67 @@ def glyph_samples(
     yield from _nested(GLYPHS, lambda letter: _glyph(letter, rng, size), per_class)
 
 
+# ---------------------------------------------------------------- materials
+MATERIALS = {
+    "stone": ("granite1", "slate", "rock", "stone33"),
+    "wood": ("walnut", "wood1", "wood2", "bark"),
+    "soft": ("crinklepaper", "burlap", "leather", "ice"),
+}
+GIMP_PATTERNS = Path("/usr/share/gimp/2.0/patterns")  # where Debian's gimp-data puts them
+GRAY = np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma
+
+
+def _read_gimp_pattern(path: Path) -> np.ndarray:
+    """A GIMP pattern file (.pat): a big-endian header (header size, version, width, height,
+    bytes per pixel, 'GPAT', name), then the pixels row by row. -> (H, W) float64 gray."""
+    data = path.read_bytes()
+    header, _, width, height, depth = struct.unpack(">5I", data[:20])
+    pixels = np.frombuffer(data, np.uint8, width * height * depth, header)
+    pixels = pixels.reshape(height, width, depth).astype(np.float64)
+    return pixels[..., 0] if depth < 3 else pixels[..., :3] @ GRAY
+
+
+def _material_photographs() -> dict[str, np.ndarray]:
+    """MATERIALS' photographs from GIMP's patterns: the installed ones, else those in
+    Debian's gimp-data package, fetched with apt-get into a temporary folder."""
+    wanted = [name for names in MATERIALS.values() for name in names]
+    if GIMP_PATTERNS.is_dir():
+        return {
+            name: _read_gimp_pattern(next(GIMP_PATTERNS.glob(f"*/{name}.pat"))) for name in wanted
+        }
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            subprocess.run(
+                ["apt-get", "download", "gimp-data"], cwd=tmp, check=True, capture_output=True
+            )
+            deb = next(Path(tmp).glob("gimp-data_*.deb"))
+            subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True, capture_output=True)
+        except (OSError, subprocess.CalledProcessError, StopIteration) as err:
+            sys.exit(f"error: materials needs GIMP's patterns (Debian's gimp-data): {err}")
+        patterns = Path(tmp) / GIMP_PATTERNS.relative_to("/")
+        return {name: _read_gimp_pattern(next(patterns.glob(f"*/{name}.pat"))) for name in wanted}
+
+
+def material_samples(
+    rng: np.random.Generator, per_class: int = 30, size: int = 48
+) -> Iterator[Sample]:
+    """Gray size x size patches of photographed materials (GIMP's seamless patterns, 80-156
+    px, tiled so a patch may start anywhere), each under a random gain (0.7-1.2), offset
+    (±0.08) and noise (σ 0.016): like patches cut from texture photographs."""
+    photographs = _material_photographs()
+
+    def patch(name: str) -> np.ndarray:
+        image = photographs[name] / 255.0
+        h, w = image.shape
+        plane = np.tile(image, (size // h + 2, size // w + 2))
+        y, x = int(rng.integers(h)), int(rng.integers(w))
+        crop = plane[y : y + size, x : x + size]
+        crop = crop * rng.uniform(0.7, 1.2) + rng.uniform(-0.08, 0.08)
+        return _to_u8(crop + rng.normal(0.0, 0.016, crop.shape))
+
+    yield from _nested(MATERIALS, patch, per_class)
+
+
 # ---------------------------------------------------------------- driver
 def make_digits(out: Path, _rng: np.random.Generator, _per_class: int | None = None) -> int:
     subprocess.run([sys.executable, str(MAKE_DIGITS), str(out)], check=True)
@@ -463,6 +533,7 @@ FOLDERS: dict[str, Callable[[Path, np.random.Generator, int | None], int]] = {
     "particles": _generated(particle_samples, ".png"),
     "glyphs": _generated(glyph_samples, ".png"),
     "frames": _generated(partial(photo_samples, aspect=2.0), ".png"),
+    "materials": _generated(material_samples, ".png"),
 }
 
 
