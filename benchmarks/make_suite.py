@@ -36,13 +36,14 @@ reads the labels. Deterministic for a given --seed. Folders:
             ratio: width / height log-uniform in [1/2, 2], area about 48^2; 360 images. Added
             in session 17 as a non-square folder whose content fills the frame, unlike
             particles'.
-- materials texture photographs, as a folder of patches cut from photographs of surfaces:
-            the seamless photographed patterns GIMP ships (Debian's gimp-data, read from
-            /usr/share/gimp/2.0/patterns or fetched with apt-get), tiled, cut at random
-            offsets and made gray; class = the photograph, superclass = the material
-            (stone, wood, soft); 12 photographs x 30, 8-bit gray, 48 px. Added in session
-            36, after every default was set, as the suite's only real texture photographs:
-            classes differ in texture statistics, not in shape.
+- materials texture photographs, as patches cut from photographs of surfaces: the
+            seamless photographed patterns GIMP ships (Debian's gimp-data, read from
+            /usr/share/gimp/2.0/patterns or fetched with apt-get; bookworm's 2.10.34 in
+            session 36), tiled, cut at random offsets and made gray; class = the
+            photograph, superclass = the material (stone, wood, soft); 12 photographs x
+            30, 8-bit gray, 48 px. Added in session 36, after every default was set, as
+            the suite's only real texture photographs: classes differ in texture
+            statistics, not in shape.
 
 Needs the `bench` extra (scikit-learn) and matplotlib (a dependency of infohier).
 """
@@ -50,6 +51,7 @@ Needs the `bench` extra (scikit-learn) and matplotlib (a dependency of infohier)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import struct
 import subprocess
@@ -464,14 +466,13 @@ def _read_gimp_pattern(path: Path) -> np.ndarray:
     return pixels[..., 0] if depth < 3 else pixels[..., :3] @ GRAY
 
 
-def _material_photographs() -> dict[str, np.ndarray]:
-    """MATERIALS' photographs from GIMP's patterns: the installed ones, else those in
-    Debian's gimp-data package, fetched with apt-get into a temporary folder."""
-    wanted = [name for names in MATERIALS.values() for name in names]
+@contextlib.contextmanager
+def _gimp_patterns() -> Iterator[Path]:
+    """GIMP's pattern folder: the installed one, else the one in Debian's gimp-data
+    package, fetched with apt-get into a temporary folder for the duration."""
     if GIMP_PATTERNS.is_dir():
-        return {
-            name: _read_gimp_pattern(next(GIMP_PATTERNS.glob(f"*/{name}.pat"))) for name in wanted
-        }
+        yield GIMP_PATTERNS
+        return
     with tempfile.TemporaryDirectory() as tmp:
         try:
             subprocess.run(
@@ -481,14 +482,23 @@ def _material_photographs() -> dict[str, np.ndarray]:
             subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True, capture_output=True)
         except (OSError, subprocess.CalledProcessError, StopIteration) as err:
             sys.exit(f"error: materials needs GIMP's patterns (Debian's gimp-data): {err}")
-        patterns = Path(tmp) / GIMP_PATTERNS.relative_to("/")
-        return {name: _read_gimp_pattern(next(patterns.glob(f"*/{name}.pat"))) for name in wanted}
+        yield Path(tmp) / GIMP_PATTERNS.relative_to("/")
+
+
+def _material_photographs() -> dict[str, np.ndarray]:
+    """MATERIALS' photographs, gray, by name."""
+    with _gimp_patterns() as patterns:
+        return {
+            name: _read_gimp_pattern(next(patterns.glob(f"*/{name}.pat")))
+            for names in MATERIALS.values()
+            for name in names
+        }
 
 
 def material_samples(
     rng: np.random.Generator, per_class: int = 30, size: int = 48
 ) -> Iterator[Sample]:
-    """Gray size x size patches of photographed materials (GIMP's seamless patterns, 80-156
+    """Gray size x size patches of photographed materials (GIMP's seamless patterns, 64-156
     px, tiled so a patch may start anywhere), each under a random gain (0.7-1.2), offset
     (±0.08) and noise (σ 0.016): like patches cut from texture photographs."""
     photographs = _material_photographs()
