@@ -285,7 +285,8 @@ class TrainConfig:
     amp: str = setting(
         "auto",
         "Mixed precision (bfloat16 autocast of the encoder; the ball and the losses stay "
-        "float32): auto (on a CUDA device or CPU with bfloat16 instructions), on, off.",
+        "float32): auto (on a CUDA device, and on a CPU with AMX or an AMD CPU with "
+        "AVX512-BF16, where it trains faster), on, off.",
         choices=SWITCHES,
         resumable=True,
     )

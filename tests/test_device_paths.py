@@ -13,11 +13,13 @@ from infohier_cli.config import TrainConfig
 from infohier_cli.errors import UserError
 from infohier_cli.model.network import InfoHierModel
 from infohier_cli.runtime.device import (
-    BF16_CPU_PROBES,
+    AMX_PROBE,
+    AVX512_BF16_PROBE,
     amp_dtype,
+    cpu_vendor,
+    fast_bf16_cpu,
     loader_workers,
     memory_format,
-    native_bf16_cpu,
     switched_on,
 )
 from infohier_cli.runtime.distributed import DistEnv
@@ -27,15 +29,27 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 CONFIG = TrainConfig(image_size=16, width=8, triplets_per_image=4)
 
 
-def test_auto_means_on_for_cuda_and_amp_also_for_a_bf16_cpu(monkeypatch):
+def test_auto_means_on_for_cuda_and_amp_also_for_a_fast_bf16_cpu(monkeypatch, tmp_path):
     assert [switched_on(mode, CPU) for mode in ("auto", "on", "off")] == [False, True, False]
     assert [switched_on(mode, CUDA) for mode in ("auto", "on", "off")] == [True, True, False]
-    for probe in BF16_CPU_PROBES:
-        monkeypatch.setattr(torch.cpu, probe, lambda: False, raising=False)
-    assert not native_bf16_cpu()
-    assert amp_dtype("auto", CPU) is None and amp_dtype("on", CPU) == torch.bfloat16
-    monkeypatch.setattr(torch.cpu, BF16_CPU_PROBES[0], lambda: True, raising=False)
-    assert native_bf16_cpu() and amp_dtype("auto", CPU) == torch.bfloat16
+    cpu_info = tmp_path / "cpuinfo"
+    monkeypatch.setattr("infohier_cli.runtime.device.CPU_INFO", str(cpu_info))
+
+    def cpu(vendor: str, amx: bool, avx512_bf16: bool) -> torch.dtype | None:
+        cpu_info.write_text(f"processor\t: 0\nvendor_id\t: {vendor}\nflags\t: fpu\n")
+        monkeypatch.setattr(torch.cpu, AMX_PROBE, lambda: amx, raising=False)
+        monkeypatch.setattr(torch.cpu, AVX512_BF16_PROBE, lambda: avx512_bf16, raising=False)
+        assert fast_bf16_cpu() == (amp_dtype("auto", CPU) == torch.bfloat16)
+        assert amp_dtype("on", CPU) == torch.bfloat16
+        return amp_dtype("auto", CPU)
+
+    assert cpu("AuthenticAMD", amx=False, avx512_bf16=False) is None
+    assert cpu("AuthenticAMD", amx=False, avx512_bf16=True) == torch.bfloat16
+    assert cpu("GenuineIntel", amx=False, avx512_bf16=True) is None  # slower than float32
+    assert cpu("GenuineIntel", amx=True, avx512_bf16=True) == torch.bfloat16
+    cpu_info.unlink()  # no /proc/cpuinfo: the vendor is unknown
+    monkeypatch.setattr(torch.cpu, AMX_PROBE, lambda: False, raising=False)
+    assert cpu_vendor() == "" and not fast_bf16_cpu()
     assert amp_dtype("off", CPU) is None
     assert memory_format("auto", CPU) == torch.contiguous_format
     assert memory_format("auto", CUDA) == torch.channels_last

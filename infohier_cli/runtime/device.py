@@ -4,7 +4,7 @@ the data-loading processes.
 
 The speed settings (`--amp`, `--channels-last`, `--batch-augment`) are `auto | on | off`:
 auto means on for a CUDA device and off on the CPU, except `--amp`, which auto also takes on a
-CPU that computes bfloat16 in hardware (`native_bf16_cpu`). A CPU run is reproducible either
+CPU where bfloat16 trains faster than float32 (`fast_bf16_cpu`). A CPU run is reproducible either
 way: the same seed on the same machine gives the same run.
 """
 
@@ -63,16 +63,36 @@ def switched_on(mode: str, device: torch.device) -> bool:
     return mode == "on" or (mode == "auto" and device.type == "cuda")
 
 
-BF16_CPU_PROBES = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # in torch.cpu
+AMX_PROBE, AVX512_BF16_PROBE = "_is_amx_tile_supported", "_is_avx512_bf16_supported"  # torch.cpu
+CPU_INFO = "/proc/cpuinfo"
 
 
-def native_bf16_cpu() -> bool:
-    """Whether this CPU has bfloat16 instructions (AVX512-BF16 or AMX). On such a CPU (an
-    AMD EPYC with AVX512-BF16, 2 cores) the 32-px encoder's forward + backward of a batch
-    took 362 ms in bfloat16 against 662 ms in float32, and training ran 1.78x the images/s
-    (BENCHMARKS.md, "bfloat16 on the CPU"); elsewhere oneDNN emulates bfloat16. The probes
-    are torch.cpu's; a torch without them counts as no."""
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in BF16_CPU_PROBES)
+def cpu_vendor() -> str:
+    """The CPU's vendor id as Linux reports it ('AuthenticAMD', 'GenuineIntel'); '' where
+    /proc/cpuinfo is missing or does not say."""
+    try:
+        with open(CPU_INFO, encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def fast_bf16_cpu() -> bool:
+    """Whether bfloat16 trains the encoder faster than float32 on this CPU: with AMX tiles,
+    or with AVX512-BF16 on an AMD CPU. Measured (BENCHMARKS.md, "bfloat16 on the CPU" and
+    "A second 2-core CPU"), `infohier train`'s loop on 2 cores, images/s in bfloat16
+    against float32: an AMD EPYC with AVX512-BF16, 147 against 83 (1.78x); an Intel Xeon
+    with AVX512-BF16 but no AMX, whose oneDNN bfloat16 kernels (avx512_core_bf16) ran
+    slower than its float32 ones, 67 against 81 (0.83x). The probes are torch.cpu's; a
+    torch without them counts as no."""
+
+    def probe(name: str) -> bool:
+        return bool(getattr(torch.cpu, name, lambda: False)())
+
+    return probe(AMX_PROBE) or (probe(AVX512_BF16_PROBE) and cpu_vendor() == "AuthenticAMD")
 
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
@@ -80,10 +100,10 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
 
     bfloat16 only: it keeps float32's exponent range, so no loss scaling is needed. auto
     takes it on a CUDA device that supports it (compute capability 8.0 and later) and on a
-    CPU with bfloat16 instructions (`native_bf16_cpu`); on asks for it anywhere (emulated
-    on other CPUs) and refuses a CUDA device without it.
+    CPU where it trains faster than float32 (`fast_bf16_cpu`); on asks for it anywhere
+    (emulated on CPUs without bfloat16 instructions) and refuses a CUDA device without it.
     """
-    if mode == "off" or (mode == "auto" and device.type == "cpu" and not native_bf16_cpu()):
+    if mode == "off" or (mode == "auto" and device.type == "cpu" and not fast_bf16_cpu()):
         return None
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         if mode == "on":
