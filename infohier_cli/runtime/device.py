@@ -86,8 +86,8 @@ def fast_bf16_cpu() -> bool:
     "A second 2-core CPU"), `infohier train`'s loop on 2 cores, images/s in bfloat16
     against float32: an AMD EPYC with AVX512-BF16, 147 against 83 (1.78x); an Intel Xeon
     with AVX512-BF16 but no AMX, whose oneDNN bfloat16 kernels (avx512_core_bf16) ran
-    slower than its float32 ones, 67 against 81 (0.83x). The probes are torch.cpu's; a
-    torch without them counts as no."""
+    slower than its float32 ones, 67 against 81 (0.83x). AMX (Intel's matrix units) was not
+    measured here. The probes are torch.cpu's; a torch without them counts as no."""
 
     def probe(name: str) -> bool:
         return bool(getattr(torch.cpu, name, lambda: False)())
