@@ -458,12 +458,13 @@ GRAY = np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma
 
 def _read_gimp_pattern(path: Path) -> np.ndarray:
     """A GIMP pattern file (.pat): a big-endian header (header size, version, width, height,
-    bytes per pixel, 'GPAT', name), then the pixels row by row. -> (H, W) float64 gray."""
+    bytes per pixel, 'GPAT', name), then the pixels row by row. -> (H, W) float64 gray in
+    [0, 1]."""
     data = path.read_bytes()
     header, _, width, height, depth = struct.unpack(">5I", data[:20])
     pixels = np.frombuffer(data, np.uint8, width * height * depth, header)
     pixels = pixels.reshape(height, width, depth).astype(np.float64)
-    return pixels[..., 0] if depth < 3 else pixels[..., :3] @ GRAY
+    return (pixels[..., 0] if depth < 3 else pixels[..., :3] @ GRAY) / 255.0
 
 
 @contextlib.contextmanager
@@ -504,7 +505,7 @@ def material_samples(
     photographs = _material_photographs()
 
     def patch(name: str) -> np.ndarray:
-        image = photographs[name] / 255.0
+        image = photographs[name]
         h, w = image.shape
         plane = np.tile(image, (size // h + 2, size // w + 2))
         y, x = int(rng.integers(h)), int(rng.integers(w))
