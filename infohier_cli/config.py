@@ -160,8 +160,9 @@ class TrainConfig:
     )
     ball_dim: int = setting(
         16,
-        "Dimension of the Poincare ball. 16 holds more hierarchy than the 2-D disk, and up "
-        "to 10,000 images the default tree is its exact decoding; 2 = HypHC's disk.",
+        "Dimension of the Poincare ball. 16 holds more hierarchy than the 2-D disk; its "
+        "exact decoding is `tree --source disk` (the default tree uses the latents); "
+        "2 = HypHC's disk.",
         min=2,
         max=512,
     )
