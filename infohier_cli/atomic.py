@@ -23,6 +23,7 @@ from typing import IO
 
 from infohier_cli.errors import UserError
 
+TMP_NAME_KEEP = 200  # characters of the target's name in its temporary file's (255 at most)
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
@@ -34,6 +35,17 @@ def lands_inside(path: Path | str, folder: Path | str) -> bool:
     """Whether `path`, links resolved, is `folder` or lies under it (so writing or deleting
     `path` touches what `folder` holds)."""
     return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+
+
+def written_file(target: Path | str) -> Path:
+    """The file a write to `target` replaces: `target` with its links followed."""
+    return Path(os.path.realpath(target))
+
+
+def temporary_prefix(target: Path) -> str:
+    """The start of a temporary name beside `target` (`.NAME.`), its name cut to
+    TMP_NAME_KEEP characters so that the whole name stays within 255."""
+    return f".{target.name[:TMP_NAME_KEEP]}."
 
 
 def new_mode(base: int = 0o666) -> int:
@@ -55,15 +67,15 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     if written_through(target):
         try:
             yield target
-        except OSError as error:
-            if error.errno in WRITE_ERRNOS:
-                raise _cannot_write(target, error) from None
-            raise
+        except OSError as error:  # /proc/version, a closed pipe's device: the target's fault
+            raise _cannot_write(target, error) from None
         return
-    target = Path(os.path.realpath(target))  # a link stays, the file it names is replaced
+    target = written_file(target)  # a link stays, the file it names is replaced
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=temporary_prefix(target), suffix=".tmp", dir=target.parent
+        )
     except OSError as error:
         raise _cannot_write(target, error) from None
     os.close(fd)

@@ -330,7 +330,11 @@ class TrainConfig:
             (self.triplets_per_image >= 1, "--triplets-per-image must be at least 1"),
             (
                 self.channels in CHANNEL_POLICIES
-                or (self.channels.isdigit() and 1 <= int(self.channels) <= 1024),
+                or (
+                    self.channels.isascii()
+                    and self.channels.isdigit()
+                    and 1 <= int(self.channels) <= 1024
+                ),
                 "--channels must be auto, gray, rgb or a number of channels from 1 to 1024",
             ),
             (0.0 < self.crop_scale_min <= 1.0, "--crop-scale-min must lie in (0, 1]"),
@@ -380,8 +384,9 @@ class TrainConfig:
 
     @property
     def max_pixels(self) -> int:
-        """`max_megapixels` in pixels (0 = no limit)."""
-        return int(self.max_megapixels * 1_000_000)
+        """`max_megapixels` in pixels (0 = no limit; any positive limit is at least 1)."""
+        pixels = round(self.max_megapixels * 1_000_000)
+        return max(pixels, 1) if self.max_megapixels > 0 else 0
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with `changes` applied; `None` values mean "keep"."""

@@ -69,6 +69,11 @@ def load_embeddings(path: Path, with_latent: bool = True) -> Embeddings:
             latent = data["latent"] if with_latent else None
             ball_trained = bool(data["ball_trained"]) if "ball_trained" in data.files else True
     except (KeyError, ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
+        if isinstance(error, ValueError) and not zipfile.is_zipfile(path):
+            raise UserError(
+                f"cannot read embeddings {path}: not an .npz file (give the .npz that "
+                "`train` and `embed` write; a CSV from `embed` is for other tools)"
+            ) from None
         raise UserError(f"cannot read embeddings {path} ({type(error).__name__})") from None
     check_arrays(path, paths, disk, latent)
     return Embeddings([str(p) for p in paths], latent, disk, ball_trained)

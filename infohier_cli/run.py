@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infohier_cli.atomic import atomic_open, atomic_path, lands_inside
+from infohier_cli.atomic import atomic_open, atomic_path, lands_inside, written_file
 from infohier_cli.config import DAMAGED_SETTINGS, TrainConfig
 from infohier_cli.data.discover import IMAGE_SUFFIXES
 from infohier_cli.errors import UserError
@@ -167,14 +167,15 @@ def refuse_output(
 ) -> None:
     """UserError if the output `out` would replace a file of a run folder (a folder that
     holds a checkpoint: only `train` and `embed` of that run's own images write there) or
-    one of the command's own `inputs` (the same file, by any path)."""
+    one of the command's own `inputs` (the same file, by any path). A link is judged by the
+    file it names, the one an atomic write replaces."""
     if out is None or str(out) in ("", "-"):
         return
-    out = Path(out)
-    run = RunDir(out.parent)
-    if run.holds_run() and any(out.name == own.name for own in run.own_files()):
+    out, written = Path(out), written_file(out)
+    run = RunDir(written.parent)
+    if run.holds_run() and any(written.name == own.name for own in run.own_files()):
         raise UserError(
-            f"{option} {out} would overwrite the run's own {out.name}; choose another file"
+            f"{option} {out} would overwrite the run's own {written.name}; choose another file"
         )
     for source in inputs:
         if source is not None and out.exists() and Path(source).exists():

@@ -82,11 +82,12 @@ def test_bad_inputs_are_one_line(tmp_path: Path):
         [tree_file, "--folders", out, "--images", images],  # no --cut
         [tree_file, "--cut", "2", "--folders", out, "--images", tmp_path / "nope"],
         [tree_file, "--cut", "2", "--folders", out, "--images", tmp_path],  # wrong folder
+        [tree_file, "--cut", "2", "--folders", images / "c", "--images", images],  # inside
     ):
         result = invoke(*args)
         assert result.exit_code == 2, args
         assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
-    assert not out.exists()
+    assert not out.exists() and not (images / "c").exists()
 
 
 def test_ids_that_flatten_alike_keep_every_image_and_out_gets_cp_permissions(tmp_path: Path):

@@ -227,10 +227,12 @@ def test_outputs_never_replace_or_join_the_input_images(folder, trained, tmp_pat
     tree_file = tmp_path / "t.nwk"
     assert invoke("tree", "--run", trained, "--out", tree_file).exit_code == 0
     cut = ("export", tree_file, "--cut", "2", "--images", folder)
-    for out in (folder, folder.parent, trained):  # the images, a folder above them, a run
-        assert "not an earlier export" in one_line_error(
-            invoke(*cut, "--folders", out, "--overwrite")
-        )
+    for out, message in [
+        (folder, "inside the image folder"),  # the images
+        (folder.parent, "not an earlier export"),  # a folder above them
+        (trained, "not an earlier export"),  # a run
+    ]:
+        assert message in one_line_error(invoke(*cut, "--folders", out, "--overwrite"))
     assert image.read_bytes() == before and (trained / "checkpoint.pt").is_file()
     export = tmp_path / "clusters"
     assert invoke(*cut, "--folders", export).exit_code == 0
@@ -367,6 +369,7 @@ def test_outputs_honour_the_umask(trained, tmp_path):
     "option, value",
     [
         ("--channels", "0"),
+        ("--channels", "\u00b2"),  # a digit to str.isdigit, not to int()
         ("--image-size", "100000"),
         ("--image-size", "-5"),
         ("--width", "-1"),
@@ -719,3 +722,86 @@ def test_an_unforeseen_file_error_names_the_file_not_stdout(monkeypatch, capsys)
 def test_a_path_with_a_newline_stays_on_the_error_line(tmp_path):
     line = one_line_error(invoke("train", tmp_path / "no\nsuch\tfolder", "--run", tmp_path / "r"))
     assert line.endswith("no\\nsuch\\tfolder")
+
+
+# 16. found by fuzzing (session 37)
+def test_an_output_through_a_link_is_judged_by_the_file_it_names(folder, trained, tmp_path):
+    checkpoint, embeddings = (trained / "checkpoint.pt").read_bytes(), trained / "embeddings.npz"
+    before = embeddings.read_bytes()
+    (tmp_path / "ck.pt").symlink_to(trained / "checkpoint.pt")
+    line = one_line_error(invoke("tree", "--run", trained, "--out", tmp_path / "ck.pt"))
+    assert "checkpoint.pt" in line and (trained / "checkpoint.pt").read_bytes() == checkpoint
+    other = make_folder(tmp_path / "other", per_class=2, classes=2)
+    (tmp_path / "emb.npz").symlink_to(embeddings)
+    result = invoke("embed", other, "--run", trained, "--out", tmp_path / "emb.npz")
+    assert "not the folder the run" in one_line_error(result) and embeddings.read_bytes() == before
+
+
+def test_cluster_ids_are_the_same_read_from_newick_or_json(trained, tmp_path):
+    cuts = []
+    for name in ("t.nwk", "t.json"):
+        assert invoke("tree", "--run", trained, "--out", tmp_path / name).exit_code == 0
+        result = invoke("export", tmp_path / name, "--cut", "2", "--cut", "3", "--out", "-")
+        assert result.exit_code == 0, result.output
+        cuts.append(sorted(result.stdout.splitlines()))
+    assert cuts[0] == cuts[1]
+
+
+def test_a_one_image_tree_is_scored_with_its_embeddings(trained, tmp_path):
+    one = make_folder(tmp_path / "one", per_class=1, classes=1)
+    emb, tree = tmp_path / "one.npz", tmp_path / "one.nwk"
+    assert invoke("embed", one, "--run", trained, "--out", emb).exit_code == 0
+    assert invoke("tree", "--embeddings", emb, "--out", tree).exit_code == 0
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,class\nc0/img0.png,a\n")
+    result = invoke("eval", tree, "--labels", labels, "--embeddings", emb)
+    assert result.exit_code == 0, result.output
+
+
+def test_text_inputs_may_be_pipes_and_odd_outputs_are_one_line(trained, tmp_path):
+    import os
+    import threading
+
+    tree = tmp_path / "t.nwk"
+    assert invoke("tree", "--run", trained, "--out", tree).exit_code == 0
+    pipe = tmp_path / "labels.fifo"  # as `--labels <(cmd)` gives
+    os.mkfifo(pipe)
+    rows = "path,class\n" + "".join(f"c{k}/img{i}.png,c{k}\n" for k in range(3) for i in range(4))
+    writer = threading.Thread(target=lambda: pipe.write_text(rows), daemon=True)
+    writer.start()
+    result = invoke("eval", tree, "--labels", pipe)
+    if writer.is_alive():  # the command never read the pipe: let the writer finish
+        pipe.read_text()
+    writer.join()
+    assert result.exit_code == 0 and "class" in result.stdout, result.output
+    assert "not a tree file" in one_line_error(invoke("export", tmp_path, "--cut", "2"))
+    assert "'\u00b2'" in one_line_error(invoke("export", tree, "--cut", "\u00b2"))
+    long_name = tmp_path / ("t" * 248 + ".nwk")  # 252 characters: a legal name
+    assert invoke("tree", "--run", trained, "--out", long_name).exit_code == 0
+    assert long_name.read_text().endswith(";\n") and not list(tmp_path.glob(".*.tmp"))
+    if Path("/proc/version").exists():  # written through (under /proc), and refused there
+        result = invoke("tree", "--run", trained, "--out", "/proc/version")
+        assert "cannot write /proc/version" in one_line_error(result)
+
+
+def test_decoders_stay_quiet_and_complex_pixels_are_skipped(tmp_path):
+    import numpy as np
+    import tifffile
+
+    images = make_folder(tmp_path / "images", per_class=2)
+    tifffile.imwrite(images / "complex.tif", np.full((16, 16), 1 + 1j, np.complex64))
+    (images / "header_only.tif").write_bytes(b"II*\0\x08\0\0\0")  # tifffile logs about it
+    run = RunDir(tmp_path / "run")
+    result = invoke("train", images, "--run", run.root, *ONE_EPOCH)
+    assert result.exit_code == 0, result.output
+    assert "tifffile" not in result.stderr and "Warning" not in result.stderr, result.stderr
+    skipped = run.skipped.read_text()
+    assert "complex.tif\tValueError: complex pixel values" in skipped
+    assert "header_only.tif" in skipped
+
+
+def test_embeddings_given_as_csv_are_named_as_not_npz(tmp_path):
+    csv_file = tmp_path / "e.csv"
+    csv_file.write_text("path,x0,x1\na.png,0.1,0.2\n")
+    line = one_line_error(invoke("tree", "--embeddings", csv_file, "--out", tmp_path / "t.nwk"))
+    assert "not an .npz file" in line and not (tmp_path / "t.nwk").exists()

@@ -119,6 +119,13 @@ def test_config_validation_names_the_option(changes, message):
         TrainConfig(**changes)
 
 
+@pytest.mark.parametrize(
+    "megapixels, pixels", [(0.0, 0), (1e-9, 1), (0.3, 300_000), (100.0, 100_000_000)]
+)
+def test_a_positive_pixel_limit_is_never_no_limit(megapixels, pixels):
+    assert TrainConfig(max_megapixels=megapixels).max_pixels == pixels
+
+
 def test_config_json_round_trip_unknown_keys_ignored_and_missing_ones_as_before():
     config = TrainConfig(width=16, symmetry="dihedral", center_similarity=False)
     assert TrainConfig.from_json(config.to_json()) == config

@@ -166,10 +166,11 @@ def test_the_plain_cut_undoes_the_highest_merges():
     # ((0,1),(2,3)) then 4 joins last
     linkage = np.array([[0, 1, 0.1, 2], [2, 3, 0.2, 2], [5, 6, 0.5, 4], [4, 7, 0.9, 5]])
     tree = Tree(list("abcde"), linkage)
+    # ids follow the leaf order, left to right: e (the root's first child), a, b, c, d
     assert tree.cut(1, min_size=1).tolist() == [0, 0, 0, 0, 0]
-    assert tree.cut(2, min_size=1).tolist() == [0, 0, 0, 0, 1]
-    assert tree.cut(3, min_size=1).tolist() == [0, 0, 1, 1, 2]
-    assert tree.cut(5, min_size=1).tolist() == [0, 1, 2, 3, 4]
+    assert tree.cut(2, min_size=1).tolist() == [1, 1, 1, 1, 0]
+    assert tree.cut(3, min_size=1).tolist() == [1, 1, 2, 2, 0]
+    assert tree.cut(5, min_size=1).tolist() == [1, 2, 3, 4, 0]
     with pytest.raises(UserError):
         tree.cut(6, min_size=1)
 

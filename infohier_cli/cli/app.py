@@ -15,6 +15,7 @@ import typer
 
 from infohier_cli import __version__
 from infohier_cli.assign import ASSIGN_FORMATS
+from infohier_cli.atomic import written_file
 from infohier_cli.cli.options import choice_enum, config_options, given_settings
 from infohier_cli.embeddings import EMBED_FORMATS
 from infohier_cli.errors import UserError, one_line
@@ -270,13 +271,17 @@ def embed(
 
 def _embeddings_target_allowed(folder: Path, target: Path) -> None:
     """Into a run folder `embed` writes only `embeddings.npz` of the images that run was
-    trained on (its skipped.txt follows); anything else needs an --out elsewhere."""
-    if str(target) == "-" or not RunDir(target.parent).holds_run():
+    trained on (its skipped.txt follows); anything else needs an --out elsewhere. A link is
+    judged by the file it names, the one an atomic write replaces."""
+    if str(target) == "-":
+        return
+    written = written_file(target)
+    run = RunDir(written.parent)
+    if not run.holds_run():
         return
     from infohier_cli.run import Checkpoint
 
-    run = RunDir(target.parent)
-    if target.name != run.embeddings.name:
+    if written.name != run.embeddings.name:
         raise UserError(
             f"--out {target} is inside the run folder {run.root}, which holds only the "
             "run's own files; choose a file elsewhere"

@@ -29,9 +29,12 @@ rule applies.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
+import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -52,8 +55,30 @@ EXIF_ORIENTATION, QUARTER_TURNS = 0x0112, frozenset({5, 6, 7, 8})  # the tag; va
 ONE_CHANNEL_MODES = frozenset({"1", "L", "LA", "La", "I", "F", "I;16", "I;16B", "I;16L", "I;16N"})
 
 
+@contextlib.contextmanager
+def quiet_decoders() -> Iterator[None]:
+    """While open, the decoders' own warnings are dropped: Pillow's and numpy's (Python
+    warnings: "Corrupt EXIF data", say) and tifffile's log records ("invalid offset to
+    first page"). They name no file and fall outside the CLI's one-line messages; a file
+    that cannot be read raises, and is skipped and reported by name."""
+    tiff_log = logging.getLogger("tifffile")
+    level = tiff_log.level
+    tiff_log.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        tiff_log.setLevel(level)
+
+
 def read_shape(path: Path) -> tuple[int, int, int]:
     """(C, H, W) that `read_pixels` would return, from the file header only (no decoding)."""
+    with quiet_decoders():
+        return _read_shape(path)
+
+
+def _read_shape(path: Path) -> tuple[int, int, int]:
     if path.suffix.lower() in (".tif", ".tiff"):
         import tifffile
 
@@ -119,9 +144,10 @@ def read_pixels(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """The raw pixels of an image file as a C x H x W array in its own dtype; ValueError
     without decoding when it has more than `max_pixels` pixels (0 = no limit)."""
     check_pixels(path, max_pixels)
-    if path.suffix.lower() in (".tif", ".tiff"):
-        return _read_tiff(path)
-    return _read_pillow(path)
+    with quiet_decoders():
+        if path.suffix.lower() in (".tif", ".tiff"):
+            return _read_tiff(path)
+        return _read_pillow(path)
 
 
 def _read_tiff(path: Path) -> np.ndarray:
@@ -299,8 +325,11 @@ def read_image(path: Path, spec: ImageSpec):
 
 def finite_float32(pixels: np.ndarray) -> np.ndarray:
     """`pixels` (C x H x W) as float32; in float data NaN -> 0 and ±inf -> the image's
-    largest / smallest finite value. ValueError (the file is skipped) for float data with
-    no finite value, or with values beyond float32's range."""
+    largest / smallest finite value. ValueError (the file is skipped) for complex data
+    (no one intensity per pixel), for float data with no finite value, or with values beyond
+    float32's range."""
+    if np.iscomplexobj(pixels):
+        raise ValueError(f"complex pixel values ({pixels.dtype}) have no intensity to read")
     if not np.issubdtype(pixels.dtype, np.floating):
         return pixels.astype(np.float32)
     finite = pixels[np.isfinite(pixels)]
@@ -377,7 +406,7 @@ def resolve_channels(policy: str, shapes: Sequence[tuple[int, int, int]]) -> int
         return 1
     if policy == "rgb":
         return 3
-    if policy.isdigit():
+    if policy.isascii() and policy.isdigit():
         return int(policy)
     counts = Counter(shape[0] for shape in shapes)
     if not counts:

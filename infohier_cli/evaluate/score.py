@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from infohier_cli.errors import UserError
+from infohier_cli.errors import UserError, require_text_input
 from infohier_cli.trees.tree import Tree
 
 
@@ -26,8 +26,7 @@ def read_label_levels(
     A level that labels no leaf is left out, with a warning; UserError when none is left."""
     levels: dict[str, dict[str, str]] = {}
     if labels_csv is not None:
-        if not Path(labels_csv).is_file():
-            raise UserError(f"no such label file: {labels_csv}")
+        require_text_input(Path(labels_csv), "label file")
         try:
             with open(labels_csv, newline="", encoding="utf-8-sig") as handle:
                 rows = list(csv.reader(handle))
@@ -85,7 +84,8 @@ def read_label_levels(
 def evaluate_tree(tree: Tree, codes: dict[str, np.ndarray], latent: np.ndarray | None) -> dict:
     """Scores per label level: dendrogram purity; purity/NMI/ARI of the cut into k = number
     of classes; plus the Dasgupta cost under the latent similarity when the leaves'
-    latents (n, D), in leaf order, are given."""
+    latents (n, D), in leaf order, are given and there are two leaves or more (a single
+    leaf has no pair to weigh)."""
     from infohier_cli.evaluate.metrics import cut_scores, dasgupta_cost, dendrogram_purity
 
     report: dict = {"n_leaves": tree.n, "levels": {}}
@@ -99,7 +99,7 @@ def evaluate_tree(tree: Tree, codes: dict[str, np.ndarray], latent: np.ndarray |
             "dendrogram_purity": dendrogram_purity(tree, labels),
             **{f"cut_{key}": value for key, value in flat.items()},
         }
-    if latent is not None:
+    if latent is not None and tree.n >= 2:
         from infohier_cli.training.similarity import normalise, pair_similarity
 
         unit = normalise(latent)

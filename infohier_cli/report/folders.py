@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from infohier_cli.atomic import lands_inside, new_mode
+from infohier_cli.atomic import lands_inside, new_mode, temporary_prefix
 from infohier_cli.errors import UserError
 from infohier_cli.tables import TableWriter
 from infohier_cli.trees.files import unique_names
@@ -60,6 +60,11 @@ def write_cluster_folders(
         raise UserError(f"--images: no such folder: {images}")
     if out.exists() and not out.is_dir():
         raise UserError(f"--folders: {out} exists and is not a folder")
+    if lands_inside(out, images):
+        raise UserError(
+            f"--folders {out} is inside the image folder {images}: its images would join "
+            "that folder's at the next train; choose a folder outside it"
+        )
     if out.is_dir() and any(out.iterdir()):
         refuse_replacing(out, images, replace)
     outside = [name for name in tree.names if not _relative_inside(name)]
@@ -81,7 +86,7 @@ def write_cluster_folders(
     clusters = tree.cut(k)
     names = cluster_folder_names(k)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    staging = Path(tempfile.mkdtemp(prefix=temporary_prefix(out), suffix=".tmp", dir=out.parent))
     files = flat_names(tree.names)
     try:
         os.chmod(staging, new_mode(0o777) | (staging.stat().st_mode & stat.S_ISGID))

@@ -130,7 +130,7 @@ def parse_cuts(values: list[str]) -> list[int | str]:
         text = value.strip().lower()
         if text == "auto":
             cuts.append("auto")
-        elif text.isdigit() and int(text) >= 1:
+        elif text.isascii() and text.isdigit() and int(text) >= 1:
             cuts.append(int(text))
         else:
             raise UserError(f"--cut takes a positive integer or 'auto', not {value!r}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from infohier_cli.atomic import atomic_open, open_output, written_through
-from infohier_cli.errors import UserError
+from infohier_cli.errors import UserError, require_text_input
 from infohier_cli.tables import TableWriter
 from infohier_cli.trees.tree import Tree
 
@@ -84,8 +84,7 @@ def read_tree(path: Path, warn: Callable[[str], None] | None = None) -> Tree:
     hears of negative Newick branch lengths read as 0 and JSON merge heights raised to
     their children's."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"no such tree file: {path}")
+    require_text_input(path, "tree file")
     # newline="": a CR inside a quoted name is part of the name, not a line end
     with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
         text = handle.read()

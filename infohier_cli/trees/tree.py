@@ -125,19 +125,25 @@ class Tree:
         those of the clusters below it. With m = 1 this is the plain cut (the k − 1
         highest merges undone); when k clusters of m leaves do not exist, m is halved until
         they do.
-        Ids follow the order of each cluster's first leaf (0..n−1)."""
+        Ids follow the clusters' order in the tree's leaf order (`leaf_order`, left to
+        right in the dendrogram), which a tree keeps through Newick and JSON alike."""
         return self._labels(self._cut(k, min_size)[0])
 
     def _labels(self, tops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The leaves' cluster ids for the clusters with these top nodes, ids in the order
-        of each cluster's first leaf -> (ids (n,), the tops reordered by id (k,))."""
+        of each cluster's first leaf in `leaf_order` -> (ids (n,), the tops reordered by id
+        (k,))."""
         top_set, kids = set(tops.tolist()), self._children_list()
         label = [-1] * (2 * self.n - 1)
         label[self.root] = self.root
         for row in range(self.n - 2, -1, -1):  # parents (larger ids) before children
             for child in kids[row]:
                 label[child] = child if child in top_set else label[self.n + row]
-        found, first, inverse = np.unique(label[: self.n], return_index=True, return_inverse=True)
+        found, inverse = np.unique(label[: self.n], return_inverse=True)
+        position = np.empty(self.n, dtype=np.int64)
+        position[self.leaf_order()] = np.arange(self.n)
+        first = np.full(len(found), self.n, dtype=np.int64)
+        np.minimum.at(first, inverse, position)
         rank = np.empty_like(first)
         rank[np.argsort(first)] = np.arange(len(first))
         ordered = np.empty(len(found), dtype=np.int64)
@@ -530,7 +536,8 @@ def _tree_from_nested(
     """Binary Tree from parsed Newick: heights from branch lengths (ultrametric heights
     = max over children of child height + max(length, 0): a merge never sits below its
     children; `warn` hears how many lengths were negative), multifurcations chained at
-    equal height. Leaves keep their file order."""
+    equal height. Leaves keep their file order, and each merge its children's (so the tree
+    is drawn, and its cuts numbered, as before it was written)."""
     order: list[int] = []  # postorder
     stack = [(root, False)]
     while stack:
@@ -567,5 +574,5 @@ def _tree_from_nested(
         h, a, b = merges[m]
         final[n + m] = n + row
         sizes[n + m] = sizes[a] + sizes[b]
-        rows[row] = (min(final[a], final[b]), max(final[a], final[b]), h, sizes[n + m])
+        rows[row] = (final[a], final[b], h, sizes[n + m])  # children in file order
     return Tree([labels[node] for node in leaves], rows)
