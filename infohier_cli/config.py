@@ -95,6 +95,11 @@ def setting(
     )
 
 
+def resumable_options() -> list[str]:
+    """The flags of the settings `--resume` may change (`resumable=True`), in field order."""
+    return [option_name(f) for f in dataclasses.fields(TrainConfig) if f.metadata.get("resumable")]
+
+
 def option_name(config_field: dataclasses.Field) -> str:
     """The main command-line flag of a TrainConfig field, e.g. '--image-size'."""
     flag = config_field.metadata.get("flag")

@@ -70,6 +70,16 @@ def test_train_help_shows_every_setting_with_the_configs_default_and_choices(mon
             assert re.search(rf"[<|]{re.escape(choice)}[|>]", block), (flag, choice, block)
 
 
+def test_resume_help_names_every_setting_resume_may_change(monkeypatch):
+    block = help_blocks("train", monkeypatch)["--resume"]
+    resumable = [
+        option_name(f) for f in dataclasses.fields(TrainConfig) if f.metadata.get("resumable")
+    ]
+    assert "--epochs" in resumable and "--amp" in resumable
+    for flag in resumable:
+        assert re.search(rf"{re.escape(flag)}\b", block), (flag, block)
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_option_of_every_command_shows_a_default(command, monkeypatch):
     blocks = help_blocks(command, monkeypatch)

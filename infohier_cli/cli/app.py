@@ -17,6 +17,7 @@ from infohier_cli import __version__
 from infohier_cli.assign import ASSIGN_FORMATS
 from infohier_cli.atomic import written_file
 from infohier_cli.cli.options import choice_enum, config_options, given_settings
+from infohier_cli.config import resumable_options
 from infohier_cli.embeddings import EMBED_FORMATS
 from infohier_cli.errors import UserError, one_line
 from infohier_cli.report.plot import PLOT_LAYOUTS
@@ -173,8 +174,9 @@ def train(
     resume: Annotated[
         bool,
         typer.Option(
-            help="Continue the run in --run with its settings; only --epochs (the new total), "
-            "--device and --workers may change."
+            help="Continue the run in --run with its settings; only "
+            f"{', '.join(resumable_options())} (--epochs: the new total), --device and "
+            "--workers may change."
         ),
     ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace the run in --run.")] = False,
