@@ -7,7 +7,8 @@ reached through a link into them (`/dev/stdout`, `/dev/fd/1`, a link to
 `/proc/self/fd/1`: the caller's own streams, even when redirected to a file) are written
 straight through. Any other link is followed: the file it points to is replaced, the link
 kept. Temporary names are unique (`.NAME.XXXXXXXX.tmp`, mkstemp); the file gets the
-permissions a new file would get (0666 less the umask, as `cp` gives). A target that is a
+permissions of the file it replaces, or those a new file would get (0666 less the umask),
+as `cp` gives. A target that is a
 folder, or that cannot be written (read-only place, full disk), is a UserError.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,6 +48,15 @@ def temporary_prefix(target: Path) -> str:
     """The start of a temporary name beside `target` (`.NAME.`), its name cut to
     TMP_NAME_KEEP characters so that the whole name stays within 255."""
     return f".{target.name[:TMP_NAME_KEEP]}."
+
+
+def kept_mode(target: Path) -> int:
+    """The permissions a file written to `target` gets: those of the file it replaces, as
+    `cp` onto an existing file keeps them, else a new file's (`new_mode`)."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        return new_mode()
 
 
 def new_mode(base: int = 0o666) -> int:
@@ -82,7 +93,7 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.chmod(tmp_path, new_mode())
+        os.chmod(tmp_path, kept_mode(target))
         os.replace(tmp_path, target)
     except OSError as error:
         if error.errno in WRITE_ERRNOS:

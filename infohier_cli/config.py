@@ -180,9 +180,11 @@ class TrainConfig:
     epochs: int = setting(
         0,
         "Training epochs (with --resume: the new total); 0 = auto: as many as --steps "
-        "optimiser steps need, so small folders get more epochs and large ones fewer.",
+        "optimiser steps need, so small folders get more epochs and large ones fewer "
+        "(with --resume: the run's own plan).",
         min=0,
         resumable=True,
+        auto=0,
     )
     steps: int = setting(
         0,

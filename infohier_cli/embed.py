@@ -13,8 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from infohier_cli.atomic import written_file
+from infohier_cli.data.samples import sample_changes
 from infohier_cli.embeddings import Embeddings, save_embeddings, write_csv
-from infohier_cli.run import RunDir, write_skipped
+from infohier_cli.errors import UserError
+from infohier_cli.run import Checkpoint, RunDir, write_skipped
 from infohier_cli.runtime.distributed import DistEnv, gather_rows, shard_range
 from infohier_cli.training.symmetry import mirror_images
 
@@ -113,6 +116,7 @@ def embed_folder(
         progress=progress, env=env, group=group,
     )  # fmt: skip
     if env.is_main:
+        refuse_other_samples(out, folder, result.ids)
         if fmt == "csv":
             write_csv(out, result, with_latent)
         else:
@@ -123,17 +127,39 @@ def embed_folder(
     return len(result.ids), skipped
 
 
+def refuse_other_samples(out: Path | str, folder: Path, ids: list[str]) -> None:
+    """UserError when `out` is a run's own embeddings.npz and `ids` are not the samples
+    that run trained on (images added or gone since, another --group): the run's tree and
+    `assign` read that file as the run's."""
+    own = own_embeddings(out)
+    if own is None:
+        return
+    trained = Checkpoint.load(own.checkpoint).samples
+    if set(ids) != set(trained):
+        raise UserError(
+            f"the readable samples in {folder} are not the ones the run in {own.root} "
+            f"trained on ({sample_changes(trained, ids)}), so they cannot replace its "
+            "embeddings.npz: give --out FILE"
+        )
+
+
 def skipped_list(out: Path | str) -> Path | None:
     """Where `embed` lists the skipped samples of output `out` (after writing it): the
     run's `skipped.txt` when `out` is a run's `embeddings.npz`, `OUT.skipped.txt` beside
     any other file, none for stdout or a pipe (the warnings on stderr name them)."""
-    out = Path(out)
-    if str(out) == "-" or not out.is_file():
+    if str(out) == "-" or not Path(out).is_file():
         return None
-    run = RunDir(out.parent)
-    if out.name == run.embeddings.name and run.holds_run():
-        return run.skipped
-    return out.with_name(out.name + ".skipped.txt")
+    own = own_embeddings(out)
+    return own.skipped if own is not None else Path(out).with_name(Path(out).name + ".skipped.txt")
+
+
+def own_embeddings(out: Path | str) -> RunDir | None:
+    """The run whose own `embeddings.npz` the output `out` is (links followed), or None."""
+    if str(out) == "-":
+        return None
+    written = written_file(out)
+    run = RunDir(written.parent)
+    return run if written.name == run.embeddings.name and run.holds_run() else None
 
 
 def embed_samples(

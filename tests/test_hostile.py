@@ -805,3 +805,40 @@ def test_embeddings_given_as_csv_are_named_as_not_npz(tmp_path):
     csv_file.write_text("path,x0,x1\na.png,0.1,0.2\n")
     line = one_line_error(invoke("tree", "--embeddings", csv_file, "--out", tmp_path / "t.nwk"))
     assert "not an .npz file" in line and not (tmp_path / "t.nwk").exists()
+
+
+def test_pictures_stay_out_of_the_image_folder_and_missing_thumbnails_are_said(
+    folder, trained, tmp_path
+):
+    tree = tmp_path / "t.nwk"
+    assert invoke("tree", "--run", trained, "--out", tree).exit_code == 0
+    for option in ("--plot", "--dendrogram"):
+        result = invoke("export", tree, option, folder / "picture.png", "--images", folder)
+        assert "inside the image folder" in one_line_error(result)
+    assert not (folder / "picture.png").exists()
+    (tmp_path / "elsewhere").mkdir()  # not the folder the tree was made from
+    result = invoke(
+        "export", tree, "--dendrogram", tmp_path / "d.png", "--images", tmp_path / "elsewhere"
+    )
+    assert result.exit_code == 0 and "have no readable image under" in result.stderr
+
+
+def test_an_output_written_again_keeps_its_permissions(trained, tmp_path):
+    out = tmp_path / "t.nwk"
+    assert invoke("tree", "--run", trained, "--out", out).exit_code == 0
+    out.chmod(0o600)
+    assert invoke("tree", "--run", trained, "--out", out).exit_code == 0
+    assert out.stat().st_mode & 0o777 == 0o600
+
+
+def test_embed_keeps_a_runs_embeddings_to_the_samples_it_trained_on(tmp_path):
+    images = make_folder(tmp_path / "images", per_class=2)
+    run = RunDir(tmp_path / "run")
+    assert invoke("train", images, "--run", run.root, *ONE_EPOCH).exit_code == 0
+    before = run.embeddings.read_bytes()
+    shutil.copy(images / "c0" / "img0.png", images / "added.png")
+    line = one_line_error(invoke("embed", images, "--run", run.root))
+    assert "1 new (e.g. 'added.png')" in line and "--out FILE" in line
+    assert run.embeddings.read_bytes() == before
+    (images / "added.png").unlink()
+    assert invoke("embed", images, "--run", run.root).exit_code == 0  # the same samples

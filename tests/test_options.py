@@ -150,7 +150,7 @@ def test_config_json_round_trip_unknown_keys_ignored_and_missing_ones_as_before(
 def stored(**changes) -> Checkpoint:
     """A saved run: its auto settings are stored resolved, as train stores them."""
     return Checkpoint(
-        config=TrainConfig(image_size=16, steps=600, latent_symmetry="none", **changes),
+        config=TrainConfig(image_size=16, steps=600, epochs=30, latent_symmetry="none", **changes),
         in_channels=1,
         epoch=2,
         model={},
@@ -163,8 +163,14 @@ def test_resume_keeps_the_stored_config_and_lets_epochs_change():
     assert settle_config({}, resumed) == resumed.config
     assert settle_config({"epochs": 50}, resumed) == resumed.config.replace(epochs=50)
     assert settle_config({"width": 8, "seed": 3, "image_size": 16}, resumed) == resumed.config
-    # the values that let train choose keep the stored choice
+    with pytest.raises(UserError, match="--time-budget and --epochs both set"):
+        settle_config({"epochs": 2, "time_budget": "5s"}, None)
+    assert settle_config({"steps": 0, "time_budget": "5s"}, None).time_budget == "5s"
+    # the values that let train choose keep the stored choice (--epochs 0: the run's plan)
     assert settle_config({"image_size": 0, "symmetry": "auto"}, resumed) == resumed.config
+    assert settle_config({"epochs": 0}, resumed) == resumed.config
+    with pytest.raises(UserError, match="--epochs 1 is fewer than the 2 this run has trained"):
+        settle_config({"epochs": 1}, resumed)
 
 
 @pytest.mark.parametrize(
@@ -209,7 +215,7 @@ def test_unknown_checkpoint_schema_version_is_a_clear_error(tmp_path: Path, imag
 
 def test_checkpoint_round_trip(tmp_path: Path):
     checkpoint = Checkpoint(
-        config=TrainConfig(width=8, image_size=16, steps=600, latent_symmetry="hflip"),
+        config=TrainConfig(width=8, image_size=16, steps=600, epochs=4, latent_symmetry="hflip"),
         in_channels=3,
         epoch=4,
         model={"w": torch.ones(2)},

@@ -93,7 +93,7 @@ def test_a_time_budget_replans_the_run_after_its_first_epoch(image_folder, tmp_p
     result = train(
         image_folder,
         tmp_path / "run",
-        dict(batch_size=8, image_size=16, width=4, epochs=50, time_budget="0.001s"),
+        dict(batch_size=8, image_size=16, width=4, time_budget="0.001s"),
         progress=False,
         warn=messages.append,
     )

@@ -462,6 +462,10 @@ def export(
 
         refuse_output(dendrogram, "--dendrogram", [tree_file, embeddings])
         dendrogram_format(dendrogram)
+    if images is not None:
+        for picture, option in ((plot, "--plot"), (dendrogram, "--dendrogram")):
+            if picture is not None:
+                refuse_among_images(picture, images, option)
     cuts = parse_cuts(cut or [])
     embeddings_file = embeddings or RunDir(DEFAULT_RUN).embeddings
     tree_obj = read_tree(tree_file, warn)

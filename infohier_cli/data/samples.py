@@ -33,3 +33,12 @@ def one_file_samples(paths: Iterable[str]) -> list[Sample]:
 def as_samples(items: Sequence[Sample | str]) -> list[Sample]:
     """Samples from samples or plain relative paths (each path one sample)."""
     return [item if isinstance(item, Sample) else Sample(item, (item,)) for item in items]
+
+
+def sample_changes(before: Sequence[str], after: Sequence[str]) -> str:
+    """How the sample ids `after` differ from `before`, for an error message: "2 new (e.g.
+    'x.png'), 1 missing or unreadable (e.g. 'y.png')", or "another order"."""
+    new, gone = sorted(set(after) - set(before)), sorted(set(before) - set(after))
+    parts = [f"{len(new)} new (e.g. {new[0]!r})"] if new else []
+    parts += [f"{len(gone)} missing or unreadable (e.g. {gone[0]!r})"] if gone else []
+    return ", ".join(parts) or "another order"

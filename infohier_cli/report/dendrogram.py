@@ -137,9 +137,11 @@ def plot_dendrogram(
         unit = unit_latents(tree, embeddings_file, warn)
         spacing_pt = 72.0 * width * 0.8 / p
         size_pt = min(48.0, 0.9 * spacing_pt)
+        missing = 0
         for i, node in enumerate(drawn["leaves"]):
             picture = cluster_thumbnail(tree, members(tree, node), images, unit)
             if picture is None:
+                missing += 1
                 continue
             box = AnnotationBbox(
                 OffsetImage(picture, zoom=size_pt / THUMBNAIL_PX),
@@ -153,6 +155,11 @@ def plot_dendrogram(
             )
             axes.add_artist(box)
         axes.tick_params(axis="x", pad=size_pt + 4.0)
+        if missing:
+            warn(
+                f"note: --dendrogram: {missing} of {p} clusters have no readable image under "
+                f"{images} (is it the folder the tree was made from, with path labels?)"
+            )
     out = Path(out)
     with atomic_path(out) as tmp:
         figure.savefig(tmp, format=fmt, bbox_inches="tight")

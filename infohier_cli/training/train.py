@@ -26,6 +26,7 @@ from infohier_cli import __version__
 from infohier_cli.config import TrainConfig, budget_seconds, option_name
 from infohier_cli.data import ImageFolder, ImageSpec, resolve_spec, scan_folder
 from infohier_cli.data.group import folder_samples
+from infohier_cli.data.samples import sample_changes
 from infohier_cli.embed import embed_images
 from infohier_cli.embeddings import Embeddings, save_embeddings
 from infohier_cli.errors import UserError
@@ -97,7 +98,14 @@ def settle_config(given: dict[str, Any], resumed: Checkpoint | None) -> TrainCon
     is the field's `auto` (which keeps what the new run chose)."""
     given = {name: value for name, value in given.items() if value is not None}
     if resumed is None:
-        return TrainConfig().replace(**given)
+        config = TrainConfig().replace(**given)
+        lengths = [f"--{name}" for name in ("epochs", "steps") if given.get(name)]
+        if lengths and budget_seconds(config.time_budget):
+            raise UserError(
+                f"--time-budget and {' and '.join(lengths)} both set how long a new run "
+                "trains: give one of them"
+            )
+        return config
     stored = resumed.config
     for config_field in dataclasses.fields(TrainConfig):
         name = config_field.name
@@ -111,7 +119,13 @@ def settle_config(given: dict[str, Any], resumed: Checkpoint | None) -> TrainCon
                 raise UserError(
                     f"{option_name(config_field)} is {shown} in this run; --resume cannot change it"
                 )
-    return stored.replace(**given)
+    settled = stored.replace(**given)
+    if settled.epochs < resumed.epoch:
+        raise UserError(
+            f"--epochs {settled.epochs} is fewer than the {resumed.epoch} this run has trained; "
+            "with --resume it is the new total"
+        )
+    return settled
 
 
 def resolve_symmetries(config: TrainConfig, images, say: Callable[[str], None]) -> TrainConfig:
@@ -129,12 +143,9 @@ def resolve_symmetries(config: TrainConfig, images, say: Callable[[str], None]) 
 
 def changed_images(trained: list[str], found: list[str], folder: Path) -> str:
     """The --resume error for a folder whose readable samples are not the run's."""
-    new, gone = sorted(set(found) - set(trained)), sorted(set(trained) - set(found))
-    parts = [f"{len(new)} new (e.g. {new[0]!r})"] if new else []
-    parts += [f"{len(gone)} missing or unreadable (e.g. {gone[0]!r})"] if gone else []
     return (
         f"--resume: the readable images in {folder} are not the ones this run trains on "
-        f"({', '.join(parts) or 'another order'}); resume with the same images, or start "
+        f"({sample_changes(trained, found)}); resume with the same images, or start "
         "a new run (--overwrite or another --run)"
     )
 
