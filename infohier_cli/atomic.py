@@ -8,8 +8,8 @@ reached through a link into them (`/dev/stdout`, `/dev/fd/1`, a link to
 straight through. Any other link is followed: the file it points to is replaced, the link
 kept. Temporary names are unique (`.NAME.XXXXXXXX.tmp`, mkstemp); the file gets the
 permissions of the file it replaces, or those a new file would get (0666 less the umask),
-as `cp` gives. A target that is a
-folder, or that cannot be written (read-only place, full disk), is a UserError.
+as `cp` gives. A target that is a folder, or that cannot be written (read-only place,
+full disk), is a UserError.
 """
 
 from __future__ import annotations
