@@ -17,9 +17,8 @@ from infohier_cli.trees.tree import Tree
 
 def _node_ranges(tree: Tree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Leaf order and, for every node, the [start, end) range of its leaves in that order."""
-    order = tree.leaf_order()
-    position = np.empty(tree.n, dtype=np.int64)
-    position[order] = np.arange(tree.n)
+    position = tree.leaf_position()
+    order = np.argsort(position)  # the inverse permutation: `leaf_order()` without a walk
     start = np.zeros(2 * tree.n - 1, dtype=np.int64)
     end = np.zeros(2 * tree.n - 1, dtype=np.int64)
     start[: tree.n] = position
@@ -94,9 +93,7 @@ def dasgupta_cost(
     a Monte-Carlo estimate over `samples` random pairs.
     """
     order, start, end = _node_ranges(tree)
-    n = tree.n
-    position = np.empty(n, dtype=np.int64)
-    position[order] = np.arange(n)
+    n, position = tree.n, tree.leaf_position()
     kids = tree.children()
     sizes = tree.linkage[:, 3]
     if n <= exact_limit:

@@ -41,6 +41,7 @@ class Tree:
     _children: np.ndarray | None = field(default=None, repr=False)
     _sizes: np.ndarray | None = field(default=None, repr=False)
     _kids_list: list[list[int]] | None = field(default=None, repr=False)
+    _leaf_position: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.linkage = np.asarray(self.linkage, dtype=np.float64).reshape(-1, 4)
@@ -99,6 +100,13 @@ class Tree:
         tops, turned = self._cut(k, min_size)
         return self._labels(tops)[0], self.leaf_order(turned)
 
+    def leaf_position(self) -> np.ndarray:
+        """(n,) int64: each leaf's place in `leaf_order()` (0 = leftmost); computed once."""
+        if self._leaf_position is None:
+            self._leaf_position = np.empty(self.n, dtype=np.int64)
+            self._leaf_position[self.leaf_order()] = np.arange(self.n)
+        return self._leaf_position
+
     def sizes(self) -> np.ndarray:
         """(2n − 1,) int64: the number of leaves under each node (leaves 1)."""
         if self._sizes is None:
@@ -140,10 +148,8 @@ class Tree:
             for child in kids[row]:
                 label[child] = child if child in top_set else label[self.n + row]
         found, inverse = np.unique(label[: self.n], return_inverse=True)
-        position = np.empty(self.n, dtype=np.int64)
-        position[self.leaf_order()] = np.arange(self.n)
         first = np.full(len(found), self.n, dtype=np.int64)
-        np.minimum.at(first, inverse, position)
+        np.minimum.at(first, inverse, self.leaf_position())
         rank = np.empty_like(first)
         rank[np.argsort(first)] = np.arange(len(first))
         ordered = np.empty(len(found), dtype=np.int64)
