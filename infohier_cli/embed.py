@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from infohier_cli.atomic import written_file
 from infohier_cli.data.samples import sample_changes
 from infohier_cli.embeddings import Embeddings, save_embeddings, write_csv
 from infohier_cli.errors import UserError
-from infohier_cli.run import Checkpoint, RunDir, write_skipped
+from infohier_cli.run import Checkpoint, RunDir, landing_run, write_skipped
 from infohier_cli.runtime.distributed import DistEnv, gather_rows, shard_range
 from infohier_cli.training.symmetry import mirror_images
 
@@ -155,11 +154,8 @@ def skipped_list(out: Path | str) -> Path | None:
 
 def own_embeddings(out: Path | str) -> RunDir | None:
     """The run whose own `embeddings.npz` the output `out` is (links followed), or None."""
-    if str(out) == "-":
-        return None
-    written = written_file(out)
-    run = RunDir(written.parent)
-    return run if written.name == run.embeddings.name and run.holds_run() else None
+    landing = landing_run(out)
+    return landing[0] if landing is not None and landing[1] == landing[0].embeddings.name else None
 
 
 def embed_samples(

@@ -162,6 +162,17 @@ class RunDir:
             handle.write(previous + json.dumps(entry) + "\n")
 
 
+def landing_run(out: Path | str) -> tuple[RunDir, str] | None:
+    """The run folder an output `out` is written into and the name of the file written
+    there (links followed: the file an atomic write replaces), or None outside any run
+    folder (or for stdout, '-')."""
+    if str(out) in ("", "-"):
+        return None
+    written = written_file(out)
+    run = RunDir(written.parent)
+    return (run, written.name) if run.holds_run() else None
+
+
 def refuse_output(
     out: Path | str | None, option: str = "--out", inputs: Sequence[Path | str | None] = ()
 ) -> None:
@@ -171,11 +182,10 @@ def refuse_output(
     file it names, the one an atomic write replaces."""
     if out is None or str(out) in ("", "-"):
         return
-    out, written = Path(out), written_file(out)
-    run = RunDir(written.parent)
-    if run.holds_run() and any(written.name == own.name for own in run.own_files()):
+    out, landing = Path(out), landing_run(out)
+    if landing is not None and any(landing[1] == own.name for own in landing[0].own_files()):
         raise UserError(
-            f"{option} {out} would overwrite the run's own {written.name}; choose another file"
+            f"{option} {out} would overwrite the run's own {landing[1]}; choose another file"
         )
     for source in inputs:
         if source is not None and out.exists() and Path(source).exists():

@@ -15,13 +15,12 @@ import typer
 
 from infohier_cli import __version__
 from infohier_cli.assign import ASSIGN_FORMATS
-from infohier_cli.atomic import written_file
 from infohier_cli.cli.options import choice_enum, config_options, given_settings
 from infohier_cli.config import resumable_options
 from infohier_cli.embeddings import EMBED_FORMATS
 from infohier_cli.errors import UserError, one_line
 from infohier_cli.report.plot import PLOT_LAYOUTS
-from infohier_cli.run import RunDir, refuse_among_images, refuse_output
+from infohier_cli.run import RunDir, landing_run, refuse_among_images, refuse_output
 from infohier_cli.trees.cut_auto import AUTO_CRITERIA
 from infohier_cli.trees.files import EXPORT_FORMATS, LABEL_MODES, TREE_FORMATS
 from infohier_cli.trees.registry import source_names
@@ -275,15 +274,13 @@ def _embeddings_target_allowed(folder: Path, target: Path) -> None:
     """Into a run folder `embed` writes only `embeddings.npz` of the images that run was
     trained on (its skipped.txt follows); anything else needs an --out elsewhere. A link is
     judged by the file it names, the one an atomic write replaces."""
-    if str(target) == "-":
-        return
-    written = written_file(target)
-    run = RunDir(written.parent)
-    if not run.holds_run():
+    landing = landing_run(target)
+    if landing is None:
         return
     from infohier_cli.run import Checkpoint
 
-    if written.name != run.embeddings.name:
+    run, name = landing
+    if name != run.embeddings.name:
         raise UserError(
             f"--out {target} is inside the run folder {run.root}, which holds only the "
             "run's own files; choose a file elsewhere"
