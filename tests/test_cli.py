@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from infohier_cli import __version__
 from infohier_cli.cli import app
 from infohier_cli.config import TrainConfig
+from infohier_cli.embeddings import Embeddings, save_embeddings
 
 runner = CliRunner()
 
@@ -64,6 +65,20 @@ def test_bad_checkpoint_and_missing_embeddings_are_one_line(tmp_path: Path, imag
     result = invoke("tree", "--run", tmp_path / "nowhere", "--out", tmp_path / "t.nwk")
     assert result.exit_code == 2 and "no embeddings file" in result.stderr
     assert not (tmp_path / "t.nwk").exists()
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_quiet_works_before_and_after_the_command(tmp_path: Path, where: str):
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(6, 4))
+    ids = [f"img{i}.png" for i in range(6)]
+    save_embeddings(tmp_path / "e.npz", Embeddings(ids, latent, latent[:, :2] / 10))
+    command = ["tree", "--embeddings", tmp_path / "e.npz", "--out", tmp_path / "t.nwk"]
+    assert "tree over 6 images" in invoke(*command).stderr
+    quiet = ["-q", *command] if where == "before" else [*command, "-q"]
+    result = invoke(*quiet)
+    assert result.exit_code == 0 and result.stderr == ""
+    assert "tree over 6 images" in invoke(*command).stderr  # quiet does not stick
 
 
 @pytest.mark.slow

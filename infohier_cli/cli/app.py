@@ -7,6 +7,7 @@ No maths here. Heavy imports (torch, geoopt) happen inside the commands, so that
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +16,12 @@ import typer
 
 from infohier_cli import __version__
 from infohier_cli.assign import ASSIGN_FORMATS
-from infohier_cli.cli.options import choice_enum, config_options, given_settings
+from infohier_cli.cli.options import (
+    choice_enum,
+    config_options,
+    given_settings,
+    with_parameters,
+)
 from infohier_cli.config import resumable_options
 from infohier_cli.embeddings import EMBED_FORMATS
 from infohier_cli.errors import UserError, one_line
@@ -97,7 +103,10 @@ AssignFormat = choice_enum("assign_format", ASSIGN_FORMATS)
 PlotLayout = choice_enum("plot_layout", PLOT_LAYOUTS)
 
 
-QUIET = {"on": False}  # set by `infohier --quiet`
+QUIET = {"on": False}  # set by `infohier --quiet` or `infohier COMMAND --quiet`
+QUIET_OPTION = typer.Option(
+    "--quiet/--no-quiet", "-q", help="Print nothing but errors (no progress, no notes)."
+)
 
 
 def warn(message: str) -> None:
@@ -127,6 +136,24 @@ def user_errors(command):
     return wrapper
 
 
+def quiet_option(command):
+    """Give `command` the `--quiet/-q` option too, so it works after the command's name
+    (`infohier tree -q`) as well as before it (`infohier -q tree`)."""
+    quiet = inspect.Parameter(
+        "quiet",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[bool, QUIET_OPTION],
+        default=False,
+    )
+
+    @functools.wraps(command)
+    def wrapper(*args, quiet: bool = False, **kwargs):
+        QUIET["on"] = QUIET["on"] or quiet
+        return command(*args, **kwargs)
+
+    return with_parameters(wrapper, command, [quiet])
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"infohier {__version__}")
@@ -141,10 +168,7 @@ def _main(
             "--version", callback=_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
-    quiet: Annotated[
-        bool,
-        typer.Option("--quiet", "-q", help="Print nothing but errors (no progress, no notes)."),
-    ] = False,
+    quiet: Annotated[bool, QUIET_OPTION] = False,
 ) -> None:
     """infohier: unsupervised hierarchical clustering of image folders."""
     QUIET["on"] = quiet
@@ -159,6 +183,7 @@ def _require_folder(folder: Path) -> None:
 
 @app.command()
 @user_errors
+@quiet_option
 @config_options
 def train(
     ctx: typer.Context,
@@ -213,6 +238,7 @@ def train(
 
 @app.command()
 @user_errors
+@quiet_option
 def embed(
     folder: Annotated[Path, typer.Argument(help="Folder of images to place in the disk.")],
     run: RunOption = DEFAULT_RUN,
@@ -294,6 +320,7 @@ def _embeddings_target_allowed(folder: Path, target: Path) -> None:
 
 @app.command()
 @user_errors
+@quiet_option
 def tree(
     out: Annotated[Path, typer.Option(help="Output file, or '-' for stdout.")],
     run: RunOption = DEFAULT_RUN,
@@ -344,6 +371,7 @@ def tree(
 
 @app.command()
 @user_errors
+@quiet_option
 def export(
     tree_file: Annotated[
         Path, typer.Argument(metavar="TREE", help="A tree in Newick or infohier JSON.")
@@ -490,6 +518,7 @@ def export(
 
 @app.command()
 @user_errors
+@quiet_option
 def report(
     out: Annotated[Path, typer.Option(help="The HTML file to write, or '-' for stdout.")],
     run: RunOption = DEFAULT_RUN,
@@ -559,6 +588,7 @@ def report(
 
 @app.command()
 @user_errors
+@quiet_option
 def assign(
     folder: Annotated[Path, typer.Argument(help="Folder of new images to place.")],
     run: RunOption = DEFAULT_RUN,
@@ -614,6 +644,7 @@ def assign(
 
 @app.command(name="eval")
 @user_errors
+@quiet_option
 def evaluate(
     tree_file: Annotated[
         Path, typer.Argument(metavar="TREE", help="A tree in Newick or infohier JSON.")

@@ -4,7 +4,8 @@ Name, type, default, choices and help come from the field and its metadata
 (`infohier_cli.config.setting`); nothing about a setting is written here. Choices become
 an Enum (Typer lists them in --help); every default is shown (`show_default=True`).
 `config_options` turns a command whose signature ends in `**settings` into one with one
-keyword parameter per field; `given_settings` picks out those the user typed.
+keyword parameter per field (`with_parameters`); `given_settings` picks out those the user
+typed.
 """
 
 from __future__ import annotations
@@ -56,19 +57,25 @@ def setting_parameters() -> list[inspect.Parameter]:
     return parameters
 
 
-def config_options(command: Callable) -> Callable:
-    """Replace `command`'s trailing `**settings` by one option per TrainConfig field."""
-    signature = inspect.signature(command)
-    hints = get_type_hints(command, include_extras=True)
+def with_parameters(target: Callable, source: Callable, extra: list[inspect.Parameter]) -> Callable:
+    """Give `target` the parameters of `source` (annotations resolved, a `**kwargs`
+    dropped) followed by `extra`: the signature Typer reads to build the options."""
+    signature = inspect.signature(source)
+    hints = get_type_hints(source, include_extras=True)
     fixed = [
         p.replace(annotation=hints.get(p.name, p.annotation))
         for p in signature.parameters.values()
         if p.kind != inspect.Parameter.VAR_KEYWORD
     ]
-    parameters = fixed + setting_parameters()
-    command.__signature__ = signature.replace(parameters=parameters)
-    command.__annotations__ = {p.name: p.annotation for p in parameters}
-    return command
+    parameters = fixed + extra
+    target.__signature__ = signature.replace(parameters=parameters)
+    target.__annotations__ = {p.name: p.annotation for p in parameters}
+    return target
+
+
+def config_options(command: Callable) -> Callable:
+    """Replace `command`'s trailing `**settings` by one option per TrainConfig field."""
+    return with_parameters(command, command, setting_parameters())
 
 
 def given_settings(ctx: typer.Context, settings: dict[str, Any]) -> dict[str, Any]:
