@@ -193,6 +193,23 @@ def refuse_output(
                 raise UserError(f"{option} {out} is this command's input; choose another file")
 
 
+def refuse_clashing_outputs(outputs: dict[str, Path | str | None]) -> None:
+    """UserError if one of a command's outputs ({option: path}; None or '-' for none or
+    stdout) is another, by any path, or lies inside another (a folder output): one would
+    replace or fill the other."""
+    named = [(option, out) for option, out in outputs.items() if out not in (None, "-")]
+    for i, (option, out) in enumerate(named):
+        for other, other_out in named[i + 1 :]:
+            if written_file(out) == written_file(other_out):
+                raise UserError(f"{option} and {other} name the same file {out}")
+            for inner, inner_out, outer, outer_out in (
+                (option, out, other, other_out),
+                (other, other_out, option, out),
+            ):
+                if lands_inside(inner_out, outer_out):
+                    raise UserError(f"{inner} {inner_out} lies inside {outer} {outer_out}")
+
+
 def refuse_among_images(out: Path | str, image_folder: Path, option: str = "--out") -> None:
     """UserError if the output `out` is named as an image (`IMAGE_SUFFIXES`) anywhere under
     `image_folder`, the command's input: it would replace an image, or join the images."""

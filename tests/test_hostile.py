@@ -842,3 +842,54 @@ def test_embed_keeps_a_runs_embeddings_to_the_samples_it_trained_on(tmp_path):
     assert run.embeddings.read_bytes() == before
     (images / "added.png").unlink()
     assert invoke("embed", images, "--run", run.root).exit_code == 0  # the same samples
+
+
+# 17. found by fuzzing (session 38)
+@pytest.fixture
+def tree_file(trained, tmp_path) -> Path:
+    assert invoke("tree", "--run", trained, "--out", tmp_path / "t.nwk").exit_code == 0
+    return tmp_path / "t.nwk"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--out", "{t}/c.csv", "--plot", "{t}/p.png", "--plot-layout", "disk"], "embeddings"),
+        (["--out", "{t}/c.csv", "--plot", "{t}/p.png", "--folders", "{t}/full"], "not empty"),
+        (["--out", "{t}/new/clusters.csv", "--folders", "{t}/new"], "lies inside --folders"),
+        (["--plot", "{t}/same.png", "--dendrogram", "{t}/same.png"], "name the same file"),
+        (["--out", "{t}/p.png", "--plot", "{t}/p.png"], "name the same file"),
+        (["--format", "json", "--out", "{t}/c.json"], "not the --cut clusters"),
+    ],
+)
+def test_export_checks_every_output_before_it_writes_one(
+    tree_file, folder, tmp_path, monkeypatch, args, message
+):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    monkeypatch.chdir(tmp_path)  # no infohier-run here: --plot-layout disk finds no points
+    given = [a.format(t=tmp_path) for a in args]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = invoke("export", tree_file, "--cut", "2", "--images", folder, *given)
+    assert message in one_line_error(result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_folders_refuse_the_current_folder_and_leave_no_temporary_folder(
+    tree_file, folder, tmp_path, monkeypatch
+):
+    export = ["export", tree_file, "--cut", "2", "--images", folder]
+    assert invoke(*export, "--folders", tmp_path / "fo").exit_code == 0
+    before = sorted(p.name for p in (tmp_path / "fo").iterdir())
+    monkeypatch.chdir(tmp_path / "fo")
+    result = invoke(*export, "--folders", ".", "--overwrite")
+    assert "holds the current folder" in one_line_error(result)
+    assert sorted(p.name for p in (tmp_path / "fo").iterdir()) == before
+
+
+def test_dendrogram_with_named_embeddings_it_cannot_read_is_an_error(tree_file, folder, tmp_path):
+    out = tmp_path / "d.png"
+    result = invoke(
+        "export", tree_file, "--dendrogram", out, "--images", folder, "--embeddings", tree_file
+    )
+    assert "--embeddings" in one_line_error(result) and not out.exists()

@@ -26,7 +26,13 @@ from infohier_cli.config import resumable_options
 from infohier_cli.embeddings import EMBED_FORMATS
 from infohier_cli.errors import UserError, one_line
 from infohier_cli.report.plot import PLOT_LAYOUTS
-from infohier_cli.run import RunDir, landing_run, refuse_among_images, refuse_output
+from infohier_cli.run import (
+    RunDir,
+    landing_run,
+    refuse_among_images,
+    refuse_clashing_outputs,
+    refuse_output,
+)
 from infohier_cli.trees.cut_auto import AUTO_CRITERIA
 from infohier_cli.trees.files import EXPORT_FORMATS, LABEL_MODES, TREE_FORMATS
 from infohier_cli.trees.registry import source_names
@@ -470,12 +476,22 @@ def export(
     """Convert a tree between formats, cut it into flat clusters, plot it in the disk or
     as a dendrogram, or write one folder per cluster."""
     from infohier_cli.trees.cut_auto import leaf_latents, parse_cuts, resolve_cuts
-    from infohier_cli.trees.files import export_tree, read_tree
+    from infohier_cli.trees.files import attach_points, export_tree, read_tree
 
     if out is None and plot is None and folders is None and dendrogram is None and not cut:
         raise UserError("nothing to do: give --out, --cut, --plot, --dendrogram or --folders")
     if folders is not None and (not cut or images is None):
         raise UserError("--folders needs --cut K (or auto) and --images FOLDER")
+    if images is not None and not images.is_dir():
+        raise UserError(f"--images: no such folder: {images}")
+    if cut and format in (ExportFormat.newick, ExportFormat.json) and not (plot or folders):
+        raise UserError(
+            f"--format {format.value} writes the tree, not the --cut clusters (a csv): drop "
+            "--format, or use the cut for --plot or --folders"
+        )
+    refuse_clashing_outputs(
+        {"--out": out, "--plot": plot, "--dendrogram": dendrogram, "--folders": folders}
+    )
     refuse_output(out, inputs=[tree_file, embeddings])
     if plot is not None:
         from infohier_cli.report.plot import plot_format
@@ -498,16 +514,29 @@ def export(
     if "auto" in cuts and auto_criterion.value == "silhouette":
         latent = leaf_latents(tree_obj, embeddings_file)
     ks = resolve_cuts(tree_obj, cuts, auto_criterion.value, latent, warn)
-    if out is not None or (plot is None and folders is None):
-        export_tree(tree_obj, out, format.value if format else None, ks, None, embeddings_file)
-    if plot is not None:
-        from infohier_cli.report.plot import plot_tree
+    # Everything the outputs need is read and checked before the first one is written.
+    plotted = tree_obj
+    if plot is not None and plot_layout.value == "disk":
+        plotted = attach_points(tree_obj, embeddings_file)
+    unit = None
+    if dendrogram is not None and images is not None:
+        from infohier_cli.report.dendrogram import unit_latents
 
-        plot_tree(tree_obj, plot, ks[0] if ks else None, plot_layout.value, embeddings_file)
+        unit = unit_latents(tree_obj, embeddings_file, warn, required=embeddings is not None)
+    if folders is not None:
+        from infohier_cli.report.folders import check_cluster_folders
+
+        check_cluster_folders(tree_obj, images, folders, overwrite)
+    if out is not None or (ks and plot is None and folders is None):
+        export_tree(tree_obj, out, format.value if format else None, ks)
+    if plot is not None:
+        from infohier_cli.report.plot import plot_disk
+
+        plot_disk(plotted, plot, ks[0] if ks else None, plot_layout.value)
     if dendrogram is not None:
         from infohier_cli.report.dendrogram import plot_dendrogram
 
-        plot_dendrogram(tree_obj, dendrogram, dendrogram_leaves, images, embeddings_file, warn)
+        plot_dendrogram(tree_obj, dendrogram, dendrogram_leaves, images, unit, warn)
     if folders is not None:
         from infohier_cli.report.folders import write_cluster_folders
 

@@ -68,19 +68,21 @@ def cluster_thumbnail(tree: Tree, leaves: Sequence[int], images: Path, unit) -> 
 
 
 def unit_latents(
-    tree: Tree, embeddings_file: Path | None, warn: Callable[[str], None]
+    tree: Tree, embeddings_file: Path, warn: Callable[[str], None], required: bool
 ) -> np.ndarray | None:
-    """Centred unit latents of the tree's leaves, or None (with a note) when the
-    embeddings file is missing or does not hold the tree's leaves."""
+    """Centred unit latents of the tree's leaves (n, D), for the thumbnails' medoids. When
+    the embeddings file is missing or does not hold the tree's leaves: UserError if the
+    user named it (`required`), else None with a note (each cluster's first image)."""
     from infohier_cli.training.similarity import normalise
     from infohier_cli.trees.cut_auto import leaf_latents
 
-    if embeddings_file is None or not Path(embeddings_file).is_file():
-        warn("note: --dendrogram thumbnails show each cluster's first image (no embeddings)")
-        return None
     try:
+        if not Path(embeddings_file).is_file():
+            raise UserError(f"no embeddings file at {embeddings_file}")
         return normalise(leaf_latents(tree, embeddings_file))
     except UserError as error:
+        if required:
+            raise UserError(f"--embeddings: {error}") from None
         warn(f"note: --dendrogram thumbnails show each cluster's first image ({error})")
         return None
 
@@ -90,13 +92,14 @@ def plot_dendrogram(
     out: Path,
     leaves: int = 30,
     images: Path | None = None,
-    embeddings_file: Path | None = None,
+    unit: np.ndarray | None = None,
     warn: Callable[[str], None] = print,
 ) -> None:
     """Save the dendrogram of `tree`'s top levels to `out` (PNG or SVG) atomically.
 
     `leaves`: how many clusters the truncated tree ends in (fewer if the tree has fewer
-    leaves); `images`: the image folder, for a thumbnail under each of them."""
+    leaves); `images`: the image folder, for a thumbnail under each of them, showing the
+    cluster's medoid by `unit` (`unit_latents`; None: its first image)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,7 +137,6 @@ def plot_dendrogram(
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
     if images is not None:
-        unit = unit_latents(tree, embeddings_file, warn)
         spacing_pt = 72.0 * width * 0.8 / p
         size_pt = min(48.0, 0.9 * spacing_pt)
         missing = 0

@@ -44,17 +44,9 @@ def cluster_folder_names(k: int) -> list[str]:
     return [f"c{i + 1:0{width}d}" for i in range(k)]
 
 
-def write_cluster_folders(
-    tree: Tree,
-    k: int,
-    images: Path,
-    out: Path,
-    *,
-    copy: bool = False,
-    replace: bool = False,
-    warn: Callable[[str], None] = print,
-) -> int:
-    """Write OUT (module docstring) for the cut of `tree` into `k`; -> files written."""
+def check_cluster_folders(tree: Tree, images: Path, out: Path, replace: bool) -> list[Path]:
+    """UserError unless OUT may be written for `tree` (module docstring); -> each leaf's
+    image file. `export` calls it before writing any of its outputs."""
     images, out = Path(images), Path(out)
     if not images.is_dir():
         raise UserError(f"--images: no such folder: {images}")
@@ -64,6 +56,11 @@ def write_cluster_folders(
         raise UserError(
             f"--folders {out} is inside the image folder {images}: its images would join "
             "that folder's at the next train; choose a folder outside it"
+        )
+    if lands_inside(Path.cwd(), out):
+        raise UserError(
+            f"--folders {out} holds the current folder, which cannot be replaced; run the "
+            "command from outside it"
         )
     if out.is_dir() and any(out.iterdir()):
         refuse_replacing(out, images, replace)
@@ -83,10 +80,31 @@ def write_cluster_folders(
             "give the image folder the tree was made from (--images), and a tree with "
             "path labels"
         )
+    return sources
+
+
+def write_cluster_folders(
+    tree: Tree,
+    k: int,
+    images: Path,
+    out: Path,
+    *,
+    copy: bool = False,
+    replace: bool = False,
+    warn: Callable[[str], None] = print,
+) -> int:
+    """Write OUT (module docstring) for the cut of `tree` into `k`; -> files written."""
+    out = Path(out)
+    sources = check_cluster_folders(tree, images, out, replace)
     clusters = tree.cut(k)
     names = cluster_folder_names(k)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=temporary_prefix(out), suffix=".tmp", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(prefix=temporary_prefix(out), suffix=".tmp", dir=out.parent)
+        )
+    except OSError as error:  # a read-only or missing parent
+        raise UserError(f"--folders: {out}: {error.strerror or error}") from None
     files = flat_names(tree.names)
     try:
         os.chmod(staging, new_mode(0o777) | (staging.stat().st_mode & stat.S_ISGID))
@@ -145,6 +163,10 @@ def _swap_into_place(staging: Path, out: Path) -> None:
         os.replace(staging, out)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-    os.replace(out, old / "previous")
+    try:
+        os.replace(out, old / "previous")
+    except OSError:
+        old.rmdir()
+        raise
     os.replace(staging, out)
     shutil.rmtree(old)

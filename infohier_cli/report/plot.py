@@ -80,18 +80,6 @@ def geodesic_arcs(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return ball.geodesic(t, x, y).numpy()
 
 
-def plot_tree(
-    tree: Tree, out: Path, k: int | None, layout: str, embeddings_file: Path | None
-) -> None:
-    """`export --plot`: `plot_disk`, the `disk` layout taking a Newick tree's leaf points
-    from `embeddings_file` (the `tree` layout needs none)."""
-    if layout == "disk":
-        from infohier_cli.trees.files import attach_points
-
-        tree = attach_points(tree, embeddings_file)
-    plot_disk(tree, out, k, layout)
-
-
 def plot_disk(tree: Tree, out: Path, k: int | None = None, layout: str = "tree") -> None:
     """Save the disk picture of `tree` (PNG/SVG/PDF by extension) atomically.
 

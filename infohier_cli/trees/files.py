@@ -134,30 +134,16 @@ def write_cuts(tree: Tree, ks: Sequence[int], out: Path | str | None) -> None:
             writer.writerow([name] + [int(c[i]) for c in cuts])
 
 
-def export_tree(
-    tree_file: Path | Tree,
-    out: Path | None,
-    fmt: str | None,
-    cuts: Sequence[int],
-    plot: Path | None,
-    embeddings_file: Path,
-) -> None:
-    """`infohier export`: convert, cut into flat clusters, and/or plot a tree (a file or a
-    Tree already read)."""
-    tree = tree_file if isinstance(tree_file, Tree) else read_tree(tree_file)
+def export_tree(tree: Tree, out: Path | None, fmt: str | None, cuts: Sequence[int]) -> None:
+    """`infohier export`'s file: the tree (Newick or JSON) or, with cuts, the CSV of its
+    flat clusters, to `out` or stdout. Without `fmt`: csv with cuts, else from `out`'s
+    suffix (.json, else Newick)."""
     if fmt is None:
         suffix = Path(out).suffix.lower() if out is not None else ""
         fmt = "csv" if cuts or suffix == ".csv" else "json" if suffix == ".json" else "newick"
     if fmt == "csv" and not cuts:
         raise UserError("--format csv needs at least one --cut K")
-    if out is not None:
-        if fmt == "csv":
-            write_cuts(tree, cuts, out)
-        else:
-            write_tree(tree, out, fmt)
-    elif cuts and plot is None:
-        write_cuts(tree, cuts, None)
-    if plot is not None:
-        from infohier_cli.report.plot import plot_disk
-
-        plot_disk(attach_points(tree, embeddings_file), plot, cuts[0] if cuts else None)
+    if fmt == "csv":
+        write_cuts(tree, cuts, out)
+    else:
+        write_tree(tree, out, fmt)
