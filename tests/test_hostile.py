@@ -6,14 +6,19 @@ from __future__ import annotations
 import errno
 import importlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import TINY_TRAIN, make_folder
 from typer.testing import CliRunner
 
 from infohier_cli.cli import app
+from infohier_cli.embeddings import Embeddings, save_embeddings
 from infohier_cli.run import RunDir
 
 runner = CliRunner()
@@ -893,3 +898,14 @@ def test_dendrogram_with_named_embeddings_it_cannot_read_is_an_error(tree_file, 
         "export", tree_file, "--dendrogram", out, "--images", folder, "--embeddings", tree_file
     )
     assert "--embeddings" in one_line_error(result) and not out.exists()
+
+
+def test_stdout_is_utf8_whatever_the_locale(tmp_path):
+    ids = ["ünï.png", "a.png", "b.png", os.fsdecode(b"caf\xe9.png")]
+    latent = np.random.default_rng(0).normal(size=(4, 3))
+    save_embeddings(tmp_path / "e.npz", Embeddings(ids, latent, latent[:, :2] / 10))
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
+    command = [sys.executable, "-m", "infohier_cli", "tree", "--embeddings", tmp_path / "e.npz"]
+    done = subprocess.run([*command, "--out", "-"], capture_output=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "ünï.png".encode() in done.stdout and b"caf\xe9.png" in done.stdout

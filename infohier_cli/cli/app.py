@@ -756,13 +756,17 @@ def evaluate(
 
 def main() -> None:
     """Console entry point. A usage error is one line, `error: ...` and a pointer to --help,
-    with exit code 2; a closed stdout (`infohier ... | head -1`) ends quietly."""
+    with exit code 2; a closed stdout (`infohier ... | head -1`) ends quietly; stdout is
+    UTF-8 whatever the locale, as the output files are."""
     try:
         from typer._click.exceptions import ClickException
     except ImportError:  # typer < 0.20 uses click itself
         from click.exceptions import ClickException
     from infohier_cli.atomic import WRITE_ERRNOS
 
+    if sys.stdout is not None and hasattr(sys.stdout, "reconfigure"):
+        # what goes to stdout is what the files get: UTF-8, names' undecodable bytes kept
+        sys.stdout.reconfigure(encoding="utf-8", errors="surrogateescape")
     try:
         code = app(prog_name="infohier", standalone_mode=False)
         if sys.stdout is not None:
