@@ -909,3 +909,33 @@ def test_stdout_is_utf8_whatever_the_locale(tmp_path):
     done = subprocess.run([*command, "--out", "-"], capture_output=True, env=env)
     assert done.returncode == 0, done.stderr
     assert "ünï.png".encode() in done.stdout and b"caf\xe9.png" in done.stdout
+
+
+def test_label_paths_match_with_dot_slash_or_backslashes(tree_file):
+    names = sorted(
+        line.split(",")[0]
+        for line in invoke("export", tree_file, "--cut", "2", "--out", "-").stdout.splitlines()[1:]
+    )
+    written = [f"./{names[0]}", names[1].replace("/", "\\"), *names[2:]]
+    labels = tree_file.parent / "labels.csv"
+    labels.write_text("path,class\n" + "".join(f"{p},x{i % 2}\n" for i, p in enumerate(written)))
+    result = invoke("eval", tree_file, "--labels", labels, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["levels"]["class"]["unlabelled"] == 0
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{a},x\n{b},y\n", "not a header"),
+        ("path,,super\n{a},x,s\n", "has no name"),
+        ("path,class\n{a}\n{b}\n", "no row has a label"),
+        ("path,class,superclass\nelsewhere/{a},x,s\n", "no label matches"),
+    ],
+)
+def test_label_files_that_cannot_be_read_as_meant_are_one_line(tree_file, text, message):
+    result = invoke("export", tree_file, "--cut", "2", "--out", "-")
+    a, b = (line.split(",")[0] for line in result.stdout.splitlines()[1:3])
+    labels = tree_file.parent / "labels.csv"
+    labels.write_text(text.format(a=a, b=b))
+    assert message in one_line_error(invoke("eval", tree_file, "--labels", labels))

@@ -4,6 +4,7 @@ report of `infohier eval` (dendrogram purity, cut scores, Dasgupta cost)."""
 from __future__ import annotations
 
 import csv
+import posixpath
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,13 @@ import numpy as np
 
 from infohier_cli.errors import UserError, require_text_input
 from infohier_cli.trees.tree import Tree
+
+
+def label_key(path: str) -> str:
+    """How a label file's path and a leaf name are matched: '/' or '\\' separators, a
+    leading './' and repeated separators do not matter (`./plate 1\\a.tif` is
+    `plate 1/a.tif`)."""
+    return posixpath.normpath(path.replace("\\", "/"))
 
 
 def read_label_levels(
@@ -21,8 +29,9 @@ def read_label_levels(
 ) -> tuple[dict[str, np.ndarray], int]:
     """Label levels for the tree's leaves -> ({level: (n,) int codes, −1 = none}, unmatched).
 
-    From a CSV (path, class[, superclass, ...]: one level per column after the path), or
-    from the folder names above each image (level 'folder-1' = parent, 'folder-2' = ...).
+    From a CSV (path, class[, superclass, ...]: one level per column after the path; paths
+    matched to leaves by `label_key`), or from the folder names above each image (level
+    'folder-1' = parent, 'folder-2' = ...).
     A level that labels no leaf is left out, with a warning; UserError when none is left."""
     levels: dict[str, dict[str, str]] = {}
     if labels_csv is not None:
@@ -39,6 +48,13 @@ def read_label_levels(
             raise UserError(f"{labels_csv} is not a readable CSV ({error})") from None
         if len(rows) < 2 or len(rows[0]) < 2:
             raise UserError(f"{labels_csv} needs a header 'path,class[,superclass]' and rows")
+        if label_key(rows[0][0]) in {label_key(name) for name in tree.names}:
+            raise UserError(
+                f"{labels_csv}: the first row is an image's labels, not a header; add a "
+                "first line 'path,class[,superclass]'"
+            )
+        if "" in rows[0][1:]:
+            raise UserError(f"{labels_csv}: a label column of the header has no name")
         doubled = sorted({name for name in rows[0][1:] if rows[0][1:].count(name) > 1})
         if doubled:
             raise UserError(
@@ -46,7 +62,9 @@ def read_label_levels(
                 "label column its own name"
             )
         for column, level in enumerate(rows[0][1:], start=1):
-            pairs = [(r[0], r[column]) for r in rows[1:] if len(r) > column and r[column]]
+            pairs = [
+                (label_key(r[0]), r[column]) for r in rows[1:] if len(r) > column and r[column]
+            ]
             levels[level] = dict(pairs)
             conflicting = sorted({p for p, label in pairs if levels[level][p] != label})
             if conflicting:
@@ -62,22 +80,26 @@ def read_label_levels(
                 for name in tree.names
                 if len(name.split("/")) > depth
             }
+    if labels_csv is not None and not any(levels.values()):
+        raise UserError(f"{labels_csv}: no row has a label after its path")
     codes: dict[str, np.ndarray] = {}
     unmatched = tree.n
+    keys = [label_key(name) for name in tree.names] if labels_csv is not None else tree.names
     for level, mapping in levels.items():
-        values = [mapping.get(name) for name in tree.names]
+        values = [mapping.get(key) for key in keys]
         known = sorted({v for v in values if v is not None})
-        if not known:
-            warn(f"warning: label level {level!r} labels no leaf of the tree; not scored")
-            continue
-        index = {v: i for i, v in enumerate(known)}
-        codes[level] = np.array([index[v] if v is not None else -1 for v in values])
-        unmatched = min(unmatched, int(np.sum(codes[level] < 0)))
+        if known:
+            index = {v: i for i, v in enumerate(known)}
+            codes[level] = np.array([index[v] if v is not None else -1 for v in values])
+            unmatched = min(unmatched, int(np.sum(codes[level] < 0)))
+    if not codes and labels_csv is None:
+        raise UserError("no leaf of the tree lies in a folder to take a label from")
     if not codes:
         raise UserError(
-            "no label matches any leaf of the tree (paths must be relative to "
-            "the image folder, with '/')"
+            "no label matches any leaf of the tree (paths must be relative to the image folder)"
         )
+    for level in [level for level in levels if level not in codes]:
+        warn(f"warning: label level {level!r} labels no leaf of the tree; not scored")
     return codes, unmatched
 
 
