@@ -939,3 +939,12 @@ def test_label_files_that_cannot_be_read_as_meant_are_one_line(tree_file, text, 
     labels = tree_file.parent / "labels.csv"
     labels.write_text(text.format(a=a, b=b))
     assert message in one_line_error(invoke("eval", tree_file, "--labels", labels))
+
+
+def test_quiet_plots_say_nothing_where_home_cannot_be_written(tree_file):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MPL", "XDG_"))}
+    env["HOME"] = "/proc"  # no config folder can be made there
+    picture = tree_file.parent / "p.png"
+    command = [sys.executable, "-m", "infohier_cli", "-q", "export", tree_file, "--plot", picture]
+    done = subprocess.run(command, capture_output=True, env=env, text=True)
+    assert done.returncode == 0 and done.stderr == "" and picture.exists()

@@ -18,7 +18,7 @@ import numpy as np
 
 from infohier_cli.atomic import atomic_path
 from infohier_cli.errors import UserError
-from infohier_cli.report.picture_file import picture_format
+from infohier_cli.report.picture_file import picture_format, pyplot
 from infohier_cli.report.thumbnails import (
     THUMBNAIL_PX,
     central_first,
@@ -100,10 +100,7 @@ def plot_dendrogram(
     `leaves`: how many clusters the truncated tree ends in (fewer if the tree has fewer
     leaves); `images`: the image folder, for a thumbnail under each of them, showing the
     cluster's medoid by `unit` (`unit_latents`; None: its first image)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.offsetbox import AnnotationBbox, OffsetImage
     from scipy.cluster.hierarchy import dendrogram
 

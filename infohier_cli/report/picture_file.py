@@ -1,7 +1,9 @@
-"""The picture files `export` writes (`--plot`, `--dendrogram`): the format from the name."""
+"""The picture files `export` writes (`--plot`, `--dendrogram`): the format from the name,
+and the plotting library they are drawn with."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,3 +24,20 @@ def picture_format(option: str, out: Path | str, formats: Sequence[str], default
             f"(use one of {', '.join('.' + f for f in formats)})"
         )
     return suffix
+
+
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend. Imported without matplotlib's log
+    notes about its config folder (where HOME cannot be written it uses a temporary one
+    and says so on stderr, outside the CLI's messages and `--quiet`)."""
+    log = logging.getLogger("matplotlib")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    finally:
+        log.setLevel(level)
+    return plt

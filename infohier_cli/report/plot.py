@@ -17,7 +17,7 @@ import numpy as np
 
 from infohier_cli.atomic import atomic_path
 from infohier_cli.errors import UserError
-from infohier_cli.report.picture_file import picture_format
+from infohier_cli.report.picture_file import picture_format, pyplot
 from infohier_cli.trees.tree import Tree
 
 ARC_SAMPLES = 24
@@ -86,10 +86,7 @@ def plot_disk(tree: Tree, out: Path, k: int | None = None, layout: str = "tree")
     Leaves are coloured by the cut into k clusters (k = min(10, n) when not given);
     `layout`: `tree` (leaf positions from the tree's order) or `disk` (the tree's leaf
     points, e.g. the learnt embedding)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
 
