@@ -8,7 +8,8 @@ similarity (`training/similarity.py`), both sides centred on the *training* mean
 
 The search is exact: unit vectors, one matrix product per chunk of queries (float32,
 CHUNK_CELLS similarities in memory at a time), top k by `argpartition`. A new image's
-cluster at a cut into K is the cluster of its nearest training image.
+cluster at a cut into K is the cluster of its nearest training image. With a tree of some
+of the training images, the neighbours are its leaves; the centre m stays the mean of all.
 """
 
 from __future__ import annotations
@@ -36,10 +37,15 @@ class Index:
     mean: np.ndarray
 
     @classmethod
-    def from_latents(cls, ids: list[str], latent: np.ndarray) -> Index:
+    def from_latents(
+        cls, ids: list[str], latent: np.ndarray, mean: np.ndarray | None = None
+    ) -> Index:
+        """The index of `latent` (N, D), centred on `mean` (D,): the training mean, by
+        default the rows' own (when they are all the training samples)."""
         from infohier_cli.training.similarity import normalise
 
-        mean = np.asarray(latent, dtype=np.float64).mean(axis=0)
+        if mean is None:
+            mean = np.asarray(latent, dtype=np.float64).mean(axis=0)
         return cls(list(ids), normalise(latent, mean).astype(np.float32), mean)
 
     def units(self, latent: np.ndarray) -> np.ndarray:
@@ -164,6 +170,7 @@ def assign_folder(
         raise UserError("--cut needs the run's tree (--tree FILE)")
     trained = load_embeddings(RunDir(run_dir).embeddings)
     ids, latent = trained.ids, trained.latent
+    mean = np.asarray(latent, dtype=np.float64).mean(axis=0)  # of all, whatever tree is given
     cut_labels: dict[int, np.ndarray] = {}
     if tree_file is not None:
         from infohier_cli.trees.files import read_tree
@@ -182,6 +189,6 @@ def assign_folder(
         folder, run_dir, device=device, batch_size=batch_size, workers=workers, warn=warn,
         progress=progress, group=group,
     )  # fmt: skip
-    placement = place(new.ids, new.latent, Index.from_latents(ids, latent), k, cut_labels)
+    placement = place(new.ids, new.latent, Index.from_latents(ids, latent, mean), k, cut_labels)
     write_placement(placement, out, fmt)
     return placement

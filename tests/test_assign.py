@@ -100,3 +100,22 @@ def test_cli_assign_csv_and_json(trained: Path):
     result = runner.invoke(app, [*base, "--cut", "3"])  # no tree
     assert result.exit_code == 2 and result.stderr.startswith("error: ")
     assert result.stderr.count("\n") == 1
+
+
+def test_a_tree_of_some_training_images_keeps_the_distances(trained: Path):
+    """With --tree, the neighbours are its leaves, but distances stay those of the whole
+    run's centre: a pair's distance does not depend on which tree was given."""
+    runner = CliRunner()
+    base = ["assign", str(trained / "images"), "--run", str(trained / "run"), "-k", "3"]
+    pairs = []
+    for tree in ("((c1/img2.png,c2/img0.png),c0/img1.png);", None):
+        args = base
+        if tree is not None:
+            (trained / "part.nwk").write_text(tree)
+            args = [*base, "--tree", str(trained / "part.nwk")]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        rows = list(csv.reader(io.StringIO(result.stdout)))[1:]
+        pairs.append({(r[0], r[j]): float(r[j + 1]) for r in rows for j in (1, 3, 5)})
+    shared = pairs[0].keys() & pairs[1].keys()
+    assert shared and all(abs(pairs[0][p] - pairs[1][p]) < 1e-5 for p in shared)
