@@ -948,3 +948,14 @@ def test_quiet_plots_say_nothing_where_home_cannot_be_written(tree_file):
     command = [sys.executable, "-m", "infohier_cli", "-q", "export", tree_file, "--plot", picture]
     done = subprocess.run(command, capture_output=True, env=env, text=True)
     assert done.returncode == 0 and done.stderr == "" and picture.exists()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("((a:1,b:-1):nan,c:1);", "not a finite number"), ("((a,b)c));", "malformed Newick")],
+)
+def test_a_bad_tree_is_one_line_naming_its_file(tmp_path, text, message):
+    tree = tmp_path / "bad tree.nwk"
+    tree.write_text(text)
+    line = one_line_error(invoke("export", tree, "--out", "-"))
+    assert line.startswith(f"error: {tree}: ") and message in line

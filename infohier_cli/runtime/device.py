@@ -31,7 +31,7 @@ def pick_device(name: str) -> torch.device:
         if not torch.cuda.is_available():
             raise UserError("--device cuda asked for, but no CUDA device is available")
         return torch.device(name)
-    raise UserError(f"--device must be one of {DEVICE_CHOICES}, not {name!r}")
+    raise UserError(f"--device must be {', '.join(DEVICE_CHOICES)} or cuda:N, not {name!r}")
 
 
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:

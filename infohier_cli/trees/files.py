@@ -91,11 +91,14 @@ def read_tree(path: Path, warn: Callable[[str], None] | None = None) -> Tree:
     text = text.removeprefix("\ufeff")  # a byte-order mark some editors add
     if not text.strip():
         raise UserError(f"{path} is empty")
-    located = None if warn is None else lambda note: warn(f"{note} in {path}")
-    if text.lstrip().startswith("{"):
-        tree = Tree.from_json(text, located)
-    else:
-        tree = Tree.from_newick(text, located)
+    notes: list[str] = []  # told only once the tree has passed every check
+    try:
+        if text.lstrip().startswith("{"):
+            tree = Tree.from_json(text, notes.append)
+        else:
+            tree = Tree.from_newick(text, notes.append)
+    except UserError as error:
+        raise UserError(f"{path}: {error}") from None
     if "" in tree.names:
         raise UserError(f"{path}: a leaf has no name")
     if len(set(tree.names)) < tree.n:
@@ -103,6 +106,8 @@ def read_tree(path: Path, warn: Callable[[str], None] | None = None) -> Tree:
         raise UserError(f"{path}: the leaf name {twice!r} appears more than once")
     if not np.isfinite(tree.linkage[:, 2]).all():
         raise UserError(f"{path}: a branch length or merge height is not a finite number")
+    for note in notes if warn is not None else ():
+        warn(f"{note} in {path}")
     return tree
 
 
