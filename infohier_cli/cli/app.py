@@ -735,7 +735,7 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    typer.echo(f"{report['n_leaves']} leaves")
+    typer.echo(f"{report['n_leaves']} {'leaf' if report['n_leaves'] == 1 else 'leaves'}")
     typer.echo(
         f"{'level':<14}{'classes':>8}{'unlabelled':>11}{'dend.purity':>12}"
         f"{'cut purity':>11}{'NMI':>7}{'ARI':>7}"

@@ -18,10 +18,9 @@ def picture_format(option: str, out: Path | str, formats: Sequence[str], default
         raise UserError(f"{option} -: a picture is written to a file; give a file name")
     suffix = Path(out).suffix.lstrip(".").lower() or default
     if suffix not in formats:
-        shown = f".{suffix}" if suffix else "none"
+        problem = f"unknown picture format .{suffix}" if suffix else "the name has no extension"
         raise UserError(
-            f"{option} {out}: unknown picture format {shown} "
-            f"(use one of {', '.join('.' + f for f in formats)})"
+            f"{option} {out}: {problem} (use one of {', '.join('.' + f for f in formats)})"
         )
     return suffix
 
