@@ -865,6 +865,7 @@ def tree_file(trained, tmp_path) -> Path:
         (["--plot", "{t}/same.png", "--dendrogram", "{t}/same.png"], "name the same file"),
         (["--out", "{t}/p.png", "--plot", "{t}/p.png"], "name the same file"),
         (["--format", "json", "--out", "{t}/c.json"], "not the --cut clusters"),
+        (["--out", "{t}/c.json"], "not the --cut clusters"),
     ],
 )
 def test_export_checks_every_output_before_it_writes_one(

@@ -388,7 +388,10 @@ def export(
     format: Annotated[
         ExportFormat | None,
         typer.Option(
-            "--format", help="newick, json or csv.", show_default="csv with --cut, else from --out"
+            "--format",
+            help="newick, json or csv.",
+            show_default="from --out's suffix (.csv, .json, .nwk), else csv with --cut, "
+            "else newick",
         ),
     ] = None,
     cut: Annotated[
@@ -476,7 +479,7 @@ def export(
     """Convert a tree between formats, cut it into flat clusters, plot it in the disk or
     as a dendrogram, or write one folder per cluster."""
     from infohier_cli.trees.cut_auto import leaf_latents, parse_cuts, resolve_cuts
-    from infohier_cli.trees.files import attach_points, export_tree, read_tree
+    from infohier_cli.trees.files import attach_points, export_format, export_tree, read_tree
 
     if out is None and plot is None and folders is None and dendrogram is None and not cut:
         raise UserError("nothing to do: give --out, --cut, --plot, --dendrogram or --folders")
@@ -484,10 +487,12 @@ def export(
         raise UserError("--folders needs --cut K (or auto) and --images FOLDER")
     if images is not None and not images.is_dir():
         raise UserError(f"--images: no such folder: {images}")
-    if cut and format in (ExportFormat.newick, ExportFormat.json) and not (plot or folders):
+    fmt = export_format(out, format.value if format else None, cut or [])
+    if cut and fmt != "csv" and not (plot or folders):
+        asked = f"--format {fmt}" if format else f"--out {out}"
         raise UserError(
-            f"--format {format.value} writes the tree, not the --cut clusters (a csv): drop "
-            "--format, or use the cut for --plot or --folders"
+            f"{asked} writes the tree as {fmt}, not the --cut clusters (a csv): write them "
+            "to a .csv, or use the cut for --plot or --folders"
         )
     refuse_clashing_outputs(
         {"--out": out, "--plot": plot, "--dendrogram": dendrogram, "--folders": folders}
@@ -528,7 +533,7 @@ def export(
 
         check_cluster_folders(tree_obj, images, folders, overwrite)
     if out is not None or (ks and plot is None and folders is None):
-        export_tree(tree_obj, out, format.value if format else None, ks)
+        export_tree(tree_obj, out, fmt, ks)
     if plot is not None:
         from infohier_cli.report.plot import plot_disk
 

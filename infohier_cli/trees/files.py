@@ -139,13 +139,21 @@ def write_cuts(tree: Tree, ks: Sequence[int], out: Path | str | None) -> None:
             writer.writerow([name] + [int(c[i]) for c in cuts])
 
 
-def export_tree(tree: Tree, out: Path | None, fmt: str | None, cuts: Sequence[int]) -> None:
-    """`infohier export`'s file: the tree (Newick or JSON) or, with cuts, the CSV of its
-    flat clusters, to `out` or stdout. Without `fmt`: csv with cuts, else from `out`'s
-    suffix (.json, else Newick)."""
-    if fmt is None:
-        suffix = Path(out).suffix.lower() if out is not None else ""
-        fmt = "csv" if cuts or suffix == ".csv" else "json" if suffix == ".json" else "newick"
+FORMAT_OF_SUFFIX = {".csv": "csv", ".json": "json", ".nwk": "newick", ".newick": "newick"}
+
+
+def export_format(out: Path | None, fmt: str | None, cuts: Sequence) -> str:
+    """The format `infohier export` writes: `fmt` when given, else `out`'s suffix
+    (`FORMAT_OF_SUFFIX`), else csv with cuts and Newick without."""
+    if fmt is not None:
+        return fmt
+    suffix = Path(out).suffix.lower() if out is not None else ""
+    return FORMAT_OF_SUFFIX.get(suffix, "csv" if cuts else "newick")
+
+
+def export_tree(tree: Tree, out: Path | None, fmt: str, cuts: Sequence[int]) -> None:
+    """`infohier export`'s file, in `fmt` (`export_format`): the tree (Newick or JSON) or
+    the CSV of its cuts into flat clusters, to `out` or stdout."""
     if fmt == "csv" and not cuts:
         raise UserError("--format csv needs at least one --cut K")
     if fmt == "csv":
