@@ -487,13 +487,6 @@ def export(
         raise UserError("--folders needs --cut K (or auto) and --images FOLDER")
     if images is not None and not images.is_dir():
         raise UserError(f"--images: no such folder: {images}")
-    fmt = export_format(out, format.value if format else None, cut or [])
-    if cut and fmt != "csv" and not (plot or folders):
-        asked = f"--format {fmt}" if format else f"--out {out}"
-        raise UserError(
-            f"{asked} writes the tree as {fmt}, not the --cut clusters (a csv): write them "
-            "to a .csv, or use the cut for --plot or --folders"
-        )
     refuse_clashing_outputs(
         {"--out": out, "--plot": plot, "--dendrogram": dendrogram, "--folders": folders}
     )
@@ -512,6 +505,13 @@ def export(
         for picture, option in ((plot, "--plot"), (dendrogram, "--dendrogram")):
             if picture is not None:
                 refuse_among_images(picture, images, option)
+    fmt = export_format(out, format.value if format else None, cut or [])
+    if cut and fmt != "csv" and not (plot or folders):
+        asked = f"--format {fmt}" if format else f"--out {out}"
+        raise UserError(
+            f"{asked} writes the tree as {fmt}, not the --cut clusters (a csv): write them "
+            "to a .csv, or use the cut for --plot or --folders"
+        )
     cuts = parse_cuts(cut or [])
     embeddings_file = embeddings or RunDir(DEFAULT_RUN).embeddings
     tree_obj = read_tree(tree_file, warn)
