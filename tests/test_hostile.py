@@ -960,3 +960,11 @@ def test_a_bad_tree_is_one_line_naming_its_file(tmp_path, text, message):
     tree.write_text(text)
     line = one_line_error(invoke("export", tree, "--out", "-"))
     assert line.startswith(f"error: {tree}: ") and message in line
+
+
+def test_folders_through_a_link_replace_the_export_it_names(tree_file, folder, tmp_path):
+    export = ["export", tree_file, "--images", folder, "--folders"]
+    assert invoke(*export, tmp_path / "E", "--cut", "2").exit_code == 0
+    (tmp_path / "link").symlink_to(tmp_path / "E")
+    assert invoke(*export, tmp_path / "link", "--cut", "3", "--overwrite").exit_code == 0
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "E" / "c3").is_dir()

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from infohier_cli.atomic import lands_inside, new_mode, temporary_prefix
+from infohier_cli.atomic import lands_inside, new_mode, temporary_prefix, written_file
 from infohier_cli.errors import UserError
 from infohier_cli.tables import TableWriter
 from infohier_cli.trees.files import unique_names
@@ -93,8 +93,10 @@ def write_cluster_folders(
     replace: bool = False,
     warn: Callable[[str], None] = print,
 ) -> int:
-    """Write OUT (module docstring) for the cut of `tree` into `k`; -> files written."""
-    out = Path(out)
+    """Write OUT (module docstring) for the cut of `tree` into `k`; -> files written. A
+    link OUT is followed: the folder it names is the one written or replaced."""
+    shown = Path(out)
+    out = written_file(shown) if shown.is_symlink() else shown
     sources = check_cluster_folders(tree, images, out, replace)
     clusters = tree.cut(k)
     names = cluster_folder_names(k)
@@ -133,7 +135,7 @@ def write_cluster_folders(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    warn(f"{tree.n} images in {k} cluster folders -> {out} ({'copies' if copy else 'links'})")
+    warn(f"{tree.n} images in {k} cluster folders -> {shown} ({'copies' if copy else 'links'})")
     return tree.n
 
 
