@@ -197,7 +197,9 @@ def refuse_clashing_outputs(outputs: dict[str, Path | str | None]) -> None:
     """UserError if one of a command's outputs ({option: path}; None or '-' for none or
     stdout) is another, by any path, or lies inside another (a folder output): one would
     replace or fill the other."""
-    named = [(option, out) for option, out in outputs.items() if out not in (None, "-")]
+    named = [
+        (option, out) for option, out in outputs.items() if out is not None and str(out) != "-"
+    ]
     for i, (option, out) in enumerate(named):
         for other, other_out in named[i + 1 :]:
             if written_file(out) == written_file(other_out):

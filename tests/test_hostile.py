@@ -864,6 +864,7 @@ def tree_file(trained, tmp_path) -> Path:
         (["--out", "{t}/new/clusters.csv", "--folders", "{t}/new"], "lies inside --folders"),
         (["--plot", "{t}/same.png", "--dendrogram", "{t}/same.png"], "name the same file"),
         (["--out", "{t}/p.png", "--plot", "{t}/p.png"], "name the same file"),
+        (["--out", "-", "--dendrogram", "-"], "a picture is written to a file"),
         (["--format", "json", "--out", "{t}/c.json"], "not the --cut clusters"),
         (["--out", "{t}/c.json"], "not the --cut clusters"),
     ],

@@ -34,6 +34,7 @@ def read_label_levels(
     'folder-1' = parent, 'folder-2' = ...).
     A level that labels no leaf is left out, with a warning; UserError when none is left."""
     levels: dict[str, dict[str, str]] = {}
+    keys = [label_key(name) for name in tree.names] if labels_csv is not None else tree.names
     if labels_csv is not None:
         require_text_input(Path(labels_csv), "label file")
         try:
@@ -48,7 +49,7 @@ def read_label_levels(
             raise UserError(f"{labels_csv} is not a readable CSV ({error})") from None
         if len(rows) < 2 or len(rows[0]) < 2:
             raise UserError(f"{labels_csv} needs a header 'path,class[,superclass]' and rows")
-        if label_key(rows[0][0]) in {label_key(name) for name in tree.names}:
+        if label_key(rows[0][0]) in set(keys):
             raise UserError(
                 f"{labels_csv}: the first row is an image's labels, not a header; add a "
                 "first line 'path,class[,superclass]'"
@@ -84,7 +85,6 @@ def read_label_levels(
         raise UserError(f"{labels_csv}: no row has a label after its path")
     codes: dict[str, np.ndarray] = {}
     unmatched = tree.n
-    keys = [label_key(name) for name in tree.names] if labels_csv is not None else tree.names
     for level, mapping in levels.items():
         values = [mapping.get(key) for key in keys]
         known = sorted({v for v in values if v is not None})
