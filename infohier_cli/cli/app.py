@@ -110,8 +110,11 @@ PlotLayout = choice_enum("plot_layout", PLOT_LAYOUTS)
 
 
 QUIET = {"on": False}  # set by `infohier --quiet` or `infohier COMMAND --quiet`
-QUIET_OPTION = typer.Option(
-    "--quiet/--no-quiet", "-q", help="Print nothing but errors (no progress, no notes)."
+QUIET_FLAGS = ("--quiet/--no-quiet", "-q")
+QUIET_HELP = "Print nothing but errors (no progress, no notes)."
+QUIET_OPTION = typer.Option(*QUIET_FLAGS, help=QUIET_HELP)
+COMMAND_QUIET_OPTION = typer.Option(
+    *QUIET_FLAGS, help=QUIET_HELP, show_default="as before the command, else no-quiet"
 )
 
 
@@ -148,13 +151,14 @@ def quiet_option(command):
     quiet = inspect.Parameter(
         "quiet",
         inspect.Parameter.KEYWORD_ONLY,
-        annotation=Annotated[bool, QUIET_OPTION],
-        default=False,
+        annotation=Annotated[bool | None, COMMAND_QUIET_OPTION],
+        default=None,
     )
 
     @functools.wraps(command)
-    def wrapper(*args, quiet: bool = False, **kwargs):
-        QUIET["on"] = QUIET["on"] or quiet
+    def wrapper(*args, quiet: bool | None = None, **kwargs):
+        if quiet is not None:  # after the command it overrides `infohier -q/--no-quiet`
+            QUIET["on"] = quiet
         return command(*args, **kwargs)
 
     return with_parameters(wrapper, command, [quiet])
