@@ -31,11 +31,20 @@ from infohier_cli.errors import UserError
 
 RADIUS_MODES = ("fixed", "free")
 INTENSITY_MODES = ("auto", "percentile", "fixed")
-CHANNEL_POLICIES = ("auto", "gray", "rgb")
+NAMED_CHANNELS = {"gray": 1, "rgb": 3}  # --channels by name; "auto" lets the images decide
+MAX_CHANNELS = 1024
 FIT_MODES = ("auto", "crop", "pad")
 SYMMETRIES = ("auto", "none", "hflip", "dihedral")
 SWITCHES = ("auto", "on", "off")  # GPU-path settings: auto = on for CUDA (runtime/device.py)
 DAMAGED_SETTINGS = "the checkpoint's stored settings are damaged"  # a hand-edited file
+
+
+def fixed_channels(policy: str) -> int | None:
+    """The channel count a `--channels` policy fixes: gray 1, rgb 3, a decimal number
+    itself; None for auto (the images decide) and for anything else."""
+    if policy in NAMED_CHANNELS:
+        return NAMED_CHANNELS[policy]
+    return int(policy) if policy.isascii() and policy.isdigit() else None
 
 
 BUDGET_FORMAT = "--time-budget must be a duration such as 90s, 10m or 1.5h (0 = none)"
@@ -336,13 +345,10 @@ class TrainConfig:
             (self.tau_hc > 0, "--tau-hc must be positive"),
             (self.triplets_per_image >= 1, "--triplets-per-image must be at least 1"),
             (
-                self.channels in CHANNEL_POLICIES
-                or (
-                    self.channels.isascii()
-                    and self.channels.isdigit()
-                    and 1 <= int(self.channels) <= 1024
-                ),
-                "--channels must be auto, gray, rgb or a number of channels from 1 to 1024",
+                self.channels == "auto"
+                or 1 <= (fixed_channels(self.channels) or 0) <= MAX_CHANNELS,
+                "--channels must be auto, gray, rgb or a number of channels"
+                f" from 1 to {MAX_CHANNELS}",
             ),
             (0.0 < self.crop_scale_min <= 1.0, "--crop-scale-min must lie in (0, 1]"),
             (0.0 <= self.blur_prob <= 1.0, "--blur-prob must lie in [0, 1]"),

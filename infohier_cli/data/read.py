@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from infohier_cli.config import fixed_channels
 from infohier_cli.data.samples import Sample, as_samples
 
 if TYPE_CHECKING:
@@ -402,12 +403,9 @@ def sample_shapes(root: Path, samples: Sequence[Sample | str]) -> list[tuple[int
 def resolve_channels(policy: str, shapes: Sequence[tuple[int, int, int]]) -> int:
     """The channel count for a run: from the policy, or for 'auto' the most common count
     among the sampled `shapes` (ties go to the larger count; 1 if none was readable)."""
-    if policy == "gray":
-        return 1
-    if policy == "rgb":
-        return 3
-    if policy.isascii() and policy.isdigit():
-        return int(policy)
+    fixed = fixed_channels(policy)
+    if fixed is not None:
+        return fixed
     counts = Counter(shape[0] for shape in shapes)
     if not counts:
         return 1
