@@ -141,7 +141,7 @@ class RunDir:
                 self.root.rmdir()
 
     def clear(self) -> None:
-        """Remove the run's files (for --overwrite): the folder starts clean."""
+        """Remove the run's own files (for --overwrite); other files and `cache/` stay."""
         for path in (self.checkpoint, self.embeddings, self.skipped, self.log):
             try:
                 path.unlink(missing_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
@@ -49,8 +50,10 @@ def test_links_by_default_and_odd_names_survive(tmp_path: Path):
     result = invoke(tree_file, "--cut", "3", "--folders", out, "--images", images)
     assert result.exit_code == 0, result.output
     assert result.stdout == ""  # no CSV on stdout when only --folders is asked
-    assert sorted(p.name for p in out.iterdir()) == ["c1", "c2", "c3", "clusters.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["c0", "c1", "c2", "clusters.csv"]
     manifest = read_manifest(out)
+    cut = csv.DictReader(io.StringIO(invoke(tree_file, "--cut", "3", "--out", "-").stdout))
+    assert {row["path"]: f"c{row['k3']}" for row in cut} == manifest  # CSV's numbers
     assert set(manifest) == set(NAMES)
     for i, name in enumerate(NAMES):
         link = out / manifest[name] / name.replace("/", "__")

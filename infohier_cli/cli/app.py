@@ -456,8 +456,9 @@ def export(
     folders: Annotated[
         Path | None,
         typer.Option(
-            help="Write one folder per cluster of the first --cut here (c01, c02, ...), "
-            "with links to the images (or copies, --copy) and clusters.csv; needs --images.",
+            help="Write one folder per cluster of the first --cut here (c0, c1, ..., numbered "
+            "as in --out's CSV), with links to the images (or copies, --copy) and "
+            "clusters.csv; needs --images.",
             show_default="none",
         ),
     ] = None,

@@ -1,19 +1,18 @@
 """Cluster folders: `infohier export --folders OUT --cut K`.
 
-OUT gets one folder per cluster of the cut into k (`c01`..`cK`, numbered as the CSV's
-cluster ids + 1, zero-padded), each holding a symbolic link to every image of the cluster
-(absolute target) or, with `copy`, a copy of it; plus `clusters.csv` (path, cluster folder,
-file name in it). A leaf's sample id is its path relative to the image folder; inside a
-cluster folder its `/` become `__` (`plate 1/a.tif` -> `plate 1__a.tif`); any other
-character (spaces, quotes, non-ASCII) is kept as it is. Ids that flatten to the same name
-(`x/y.png` and `x__y.png`) get `~2`, `~3`, ... before the extension, in leaf order.
-The folder is built beside OUT and renamed into place, so OUT is never half-written; it
-gets the permissions `mkdir` would give it (0777 less the umask, keeping a setgid bit
-inherited from its parent). A
-non-empty OUT is refused unless `replace` is set and OUT is an earlier export (it holds
-`clusters.csv`) that does not hold the image folder; then OUT is replaced entirely. Leaves
-that are absolute paths or climb out through `..` are refused.
-"""
+OUT gets one folder per cluster of the cut into k (`c0`..`c3` for 4 clusters, `c00`..`c11`
+for 12: the CSV's cluster numbers, zero-padded), each holding a symbolic link to every
+image of the cluster (absolute target) or, with `copy`, a copy of it; plus `clusters.csv`
+(path, cluster folder, file name in it). A leaf's sample id is its path relative to the
+image folder; inside a cluster folder its `/` become `__` (`plate 1/a.tif` -> `plate
+1__a.tif`); any other character (spaces, quotes, non-ASCII) is kept as it is. Ids that
+flatten to the same name (`x/y.png` and `x__y.png`) get `~2`, `~3`, ... before the
+extension, in leaf order. The folder is built beside OUT and renamed into place, so OUT is
+never half-written; it gets the permissions `mkdir` would give it (0777 less the umask,
+keeping a setgid bit inherited from its parent). A non-empty OUT is refused unless
+`replace` is set and OUT is an earlier export (it holds `clusters.csv`) that does not hold
+the image folder; then OUT is replaced entirely. Leaves that are absolute paths or climb
+out through `..` are refused."""
 
 from __future__ import annotations
 
@@ -39,9 +38,10 @@ def flat_names(sample_ids: Sequence[str]) -> list[str]:
 
 
 def cluster_folder_names(k: int) -> list[str]:
-    """c1..ck zero-padded to the same width: c01..c12."""
-    width = len(str(k))
-    return [f"c{i + 1:0{width}d}" for i in range(k)]
+    """c0..c(k-1), the cluster numbers of `export --cut` / `report` / `assign`, zero-padded
+    to the same width: c0..c3 for 4 clusters, c00..c11 for 12."""
+    width = len(str(k - 1))
+    return [f"c{i:0{width}d}" for i in range(k)]
 
 
 def check_cluster_folders(tree: Tree, images: Path, out: Path, replace: bool) -> list[Path]:
