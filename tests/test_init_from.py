@@ -116,9 +116,8 @@ def test_an_earlier_run_of_another_shape_is_refused(image_folder, tmp_path):
     state = dict(checkpoint.model)
     state["encoder.backbone.conv1.weight"] = torch.zeros(8, 3, 5, 5)
     Checkpoint(config, 3, 1, state, ["a"]).save(tmp_path / "altered.pt")
-    altered = encoder_start(read_init(str(tmp_path / "altered.pt")), config, 3)
     with pytest.raises(UserError, match=r"has shape \(8, 3, 5, 5\), .* needs \(8, 3, 3, 3\)"):
-        load_encoder(InfoHierModel(config, 3).encoder, altered)
+        encoder_start(read_init(str(tmp_path / "altered.pt")), config, 3)
 
 
 def test_torchvision_weights_fill_the_backbone(torchvision_file, tmp_path):
@@ -162,14 +161,12 @@ def test_torchvision_mismatches_are_clear_errors(torchvision_file, tmp_path):
     state = torch.load(torchvision_file, weights_only=True)
     deeper = {**state, "layer1.2.conv1.weight": torch.zeros(64, 64, 3, 3)}  # a ResNet-34's
     torch.save(deeper, tmp_path / "deeper.pth")
-    start = encoder_start(read_init(str(tmp_path / "deeper.pth")), TrainConfig(width=64), 3)
-    with pytest.raises(UserError, match="unexpected weight 'backbone.layer1.2.conv1.weight'"):
-        load_encoder(InfoHierModel(TrainConfig(width=64), 3).encoder, start)
+    with pytest.raises(UserError, match="unexpected weight 'layer1.2.conv1.weight'"):
+        encoder_start(read_init(str(tmp_path / "deeper.pth")), TrainConfig(width=64), 3)
     del state["layer2.0.downsample.0.weight"]
     torch.save(state, tmp_path / "short.pth")
-    start = encoder_start(read_init(str(tmp_path / "short.pth")), TrainConfig(width=64), 3)
-    with pytest.raises(UserError, match="'backbone.layer2.0.downsample.0.weight' is missing"):
-        load_encoder(InfoHierModel(TrainConfig(width=64), 3).encoder, start)
+    with pytest.raises(UserError, match="'layer2.0.downsample.0.weight' is missing"):
+        encoder_start(read_init(str(tmp_path / "short.pth")), TrainConfig(width=64), 3)
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(UserError, match="neither an infohier run nor a torchvision ResNet-18"):
         read_init(str(tmp_path / "other.pth"))
@@ -198,6 +195,9 @@ def test_cli_init_from_torchvision_and_one_line_errors(torchvision_file, tmp_pat
     assert "torchvision ResNet-18" in result.stderr and "1 channel and a 3x3 stem" in result.stderr
     MARKER = str(tmp_path / "pwned")
     torch.save({"conv1.weight": Exploit()}, tmp_path / "evil.pth")
+    state = torch.load(torchvision_file, weights_only=True)
+    deeper = {**state, "layer1.2.conv1.weight": torch.zeros(64, 64, 3, 3)}  # a ResNet-34's
+    torch.save(deeper, tmp_path / "deeper.pth")
     (tmp_path / "garbage.pth").write_bytes(b"garbage" * 10)
     (tmp_path / "empty").mkdir()
     for extra, message in [
@@ -207,6 +207,7 @@ def test_cli_init_from_torchvision_and_one_line_errors(torchvision_file, tmp_pat
         (["--init-from", str(tmp_path / "garbage.pth")], "garbage.pth"),
         (["--init-from", str(tmp_path / "evil.pth")], "refused to load"),
         (["--init-from", str(tmp_path / "run"), "--width", "32"], "pass --width 64"),
+        (["--init-from", str(tmp_path / "deeper.pth"), "--width", "64"], "'layer1.2.conv1"),
     ]:
         result = invoke("bad", *extra)
         assert result.exit_code == 2, (extra, result.output)

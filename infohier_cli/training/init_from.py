@@ -37,7 +37,7 @@ from torch import nn
 
 from infohier_cli.config import TrainConfig
 from infohier_cli.errors import UserError
-from infohier_cli.model.encoder import SMALL_IMAGE_MAX
+from infohier_cli.model.encoder import SMALL_IMAGE_MAX, Encoder
 from infohier_cli.run import Checkpoint, RunDir, checked_state, is_checkpoint_state, read_torch_file
 
 TORCHVISION_WIDTH = 64
@@ -115,7 +115,8 @@ def encoder_start(source: InitSource, config: TrainConfig, channels: int) -> Enc
             if key.startswith("encoder.")
         }
         note = f"the encoder (backbone and projection head) of the run in {source.path.parent}"
-        return EncoderStart(state, "", f"encoder initialised from {note}", source.path)
+        start = EncoderStart(state, "", f"encoder initialised from {note}", source.path)
+        return fitted(start, config, channels)
     tensors = source.tensors or {}
     width = tensors["conv1.weight"].shape[0]
     if width != config.width:
@@ -133,7 +134,7 @@ def encoder_start(source: InitSource, config: TrainConfig, channels: int) -> Enc
         f"(first convolution adapted to {channels} channel{'s' * (channels != 1)} and a "
         f"{kernel}x{kernel} stem; projection head and ball head fresh)"
     )
-    return EncoderStart(state, "backbone.", note, source.path)
+    return fitted(EncoderStart(state, "backbone.", note, source.path), config, channels)
 
 
 def adapt_first_conv(weight: torch.Tensor, channels: int, kernel: int) -> torch.Tensor:
@@ -163,18 +164,20 @@ def area_matrix(size: int, kernel: int) -> torch.Tensor:
     return (high - low).clamp(min=0.0)
 
 
-def load_encoder(encoder: nn.Module, start: EncoderStart) -> None:
-    """Copy `start.state` into `encoder`; UserError on an unknown, missing or misshapen entry
-    (a file that is not a ResNet-18, or was altered)."""
-    expected = encoder.state_dict()
+def fitted(start: EncoderStart, config: TrainConfig, channels: int) -> EncoderStart:
+    """`start`, once every entry fits the run's encoder; UserError on an unknown, missing or
+    misshapen entry (a file that is not a ResNet-18, or was altered), naming the entry as
+    the file does. Checked before the run prints or writes anything."""
+    expected = Encoder(channels, config.image_size, config.width, config.proj_dim).state_dict()
     where = f"--init-from {start.path}"
     for key, tensor in start.state.items():
+        name = key.removeprefix(start.prefix)
         if key not in expected:
-            raise UserError(f"{where}: unexpected weight {key!r} (not a ResNet-18 encoder)")
+            raise UserError(f"{where}: unexpected weight {name!r} (not a ResNet-18 encoder)")
         if tensor.shape != expected[key].shape:
             raise UserError(
-                f"{where}: weight {key!r} has shape {tuple(tensor.shape)}, this run's encoder "
-                f"needs {tuple(expected[key].shape)}"
+                f"{where}: weight {name!r} has shape {tuple(tensor.shape)}, this run's "
+                f"encoder needs {tuple(expected[key].shape)}"
             )
     missing = [
         key
@@ -184,5 +187,12 @@ def load_encoder(encoder: nn.Module, start: EncoderStart) -> None:
         and not key.endswith("num_batches_tracked")
     ]
     if missing:
-        raise UserError(f"{where}: weight {missing[0]!r} is missing (not a ResNet-18 encoder)")
-    encoder.load_state_dict({**expected, **start.state})
+        name = missing[0].removeprefix(start.prefix)
+        raise UserError(f"{where}: weight {name!r} is missing (not a ResNet-18 encoder)")
+    return start
+
+
+def load_encoder(encoder: nn.Module, start: EncoderStart) -> None:
+    """Copy `start.state` (checked by `fitted`) into `encoder`; the entries it does not
+    cover (the batch-norm step counters, a fresh head) keep their values."""
+    encoder.load_state_dict({**encoder.state_dict(), **start.state})
