@@ -138,7 +138,7 @@ def refuse_other_samples(out: Path | str, folder: Path, ids: list[str]) -> None:
         raise UserError(
             f"the readable samples in {folder} are not the ones the run in {own.root} "
             f"trained on ({sample_changes(trained, ids)}), so they cannot replace its "
-            "embeddings.npz: give --out FILE"
+            "embeddings.npz; give --out another file"
         )
 
 
