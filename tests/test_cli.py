@@ -79,8 +79,8 @@ def test_quiet_works_before_and_after_the_command(tmp_path: Path, where: str):
     result = invoke(*quiet)
     assert result.exit_code == 0 and result.stderr == ""
     assert "tree over 6 images" in invoke(*command).stderr  # quiet does not stick
-    loud = ["-q", *command, "--no-quiet"]  # the setting after the command wins
-    assert "tree over 6 images" in invoke(*loud).stderr
+    if where == "after":  # the setting after the command wins
+        assert "tree over 6 images" in invoke("-q", *command, "--no-quiet").stderr
 
 
 @pytest.mark.slow

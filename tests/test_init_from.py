@@ -116,7 +116,10 @@ def test_an_earlier_run_of_another_shape_is_refused(image_folder, tmp_path):
     state = dict(checkpoint.model)
     state["encoder.backbone.conv1.weight"] = torch.zeros(8, 3, 5, 5)
     Checkpoint(config, 3, 1, state, ["a"]).save(tmp_path / "altered.pt")
-    with pytest.raises(UserError, match=r"has shape \(8, 3, 5, 5\), .* needs \(8, 3, 3, 3\)"):
+    with pytest.raises(
+        UserError,
+        match=r"'encoder.backbone.conv1.weight' has shape \(8, 3, 5, 5\), .* needs \(8, 3, 3, 3\)",
+    ):
         encoder_start(read_init(str(tmp_path / "altered.pt")), config, 3)
 
 

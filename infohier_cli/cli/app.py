@@ -114,7 +114,7 @@ QUIET_FLAGS = ("--quiet/--no-quiet", "-q")
 QUIET_HELP = "Print nothing but errors (no progress, no notes)."
 QUIET_OPTION = typer.Option(*QUIET_FLAGS, help=QUIET_HELP)
 COMMAND_QUIET_OPTION = typer.Option(
-    *QUIET_FLAGS, help=QUIET_HELP, show_default="as before the command, else no-quiet"
+    *QUIET_FLAGS, help=QUIET_HELP, show_default="as before the command"
 )
 
 

@@ -63,6 +63,7 @@ class EncoderStart:
     prefix: str
     note: str
     path: Path
+    file_prefix: str = ""  # what the file's keys have in place of `prefix`, for messages
 
 
 def read_init(text: str) -> InitSource:
@@ -115,8 +116,8 @@ def encoder_start(source: InitSource, config: TrainConfig, channels: int) -> Enc
             if key.startswith("encoder.")
         }
         note = f"the encoder (backbone and projection head) of the run in {source.path.parent}"
-        start = EncoderStart(state, "", f"encoder initialised from {note}", source.path)
-        return fitted(start, config, channels)
+        note = f"encoder initialised from {note}"
+        return fitted(EncoderStart(state, "", note, source.path, "encoder."), config, channels)
     tensors = source.tensors or {}
     width = tensors["conv1.weight"].shape[0]
     if width != config.width:
@@ -167,11 +168,13 @@ def area_matrix(size: int, kernel: int) -> torch.Tensor:
 def fitted(start: EncoderStart, config: TrainConfig, channels: int) -> EncoderStart:
     """`start`, once every entry fits the run's encoder; UserError on an unknown, missing or
     misshapen entry (a file that is not a ResNet-18, or was altered), naming the entry as
-    the file does. Checked before the run prints or writes anything."""
-    expected = Encoder(channels, config.image_size, config.width, config.proj_dim).state_dict()
+    the file does. Checked before the plan is printed or anything written."""
+    with torch.device("meta"):  # shapes only: no memory, no random draws
+        encoder = Encoder(channels, config.image_size, config.width, config.proj_dim)
+    expected = encoder.state_dict()
     where = f"--init-from {start.path}"
     for key, tensor in start.state.items():
-        name = key.removeprefix(start.prefix)
+        name = start.file_prefix + key.removeprefix(start.prefix)
         if key not in expected:
             raise UserError(f"{where}: unexpected weight {name!r} (not a ResNet-18 encoder)")
         if tensor.shape != expected[key].shape:
@@ -187,7 +190,7 @@ def fitted(start: EncoderStart, config: TrainConfig, channels: int) -> EncoderSt
         and not key.endswith("num_batches_tracked")
     ]
     if missing:
-        name = missing[0].removeprefix(start.prefix)
+        name = start.file_prefix + missing[0].removeprefix(start.prefix)
         raise UserError(f"{where}: weight {name!r} is missing (not a ResNet-18 encoder)")
     return start
 

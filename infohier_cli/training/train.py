@@ -286,7 +286,7 @@ def train(
         )
         if resumed and images.ids != resumed.samples:  # files skipped before may stay
             raise UserError(changed_images(resumed.samples, images.ids, folder))
-        # a misfit of --init-from is refused before anything is written or said
+        # a misfit of --init-from is refused before the plan is said or anything written
         start = encoder_start(init, config, images.spec.channels) if init else None
         if len(images) < 3:
             raise UserError(f"need at least 3 readable images to train, found {len(images)}")
