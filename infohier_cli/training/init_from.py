@@ -115,8 +115,10 @@ def encoder_start(source: InitSource, config: TrainConfig, channels: int) -> Enc
             for key, tensor in source.run.model.items()
             if key.startswith("encoder.")
         }
-        note = f"the encoder (backbone and projection head) of the run in {source.path.parent}"
-        note = f"encoder initialised from {note}"
+        note = (
+            "encoder initialised from the encoder (backbone and projection head) of the run "
+            f"in {source.path.parent}"
+        )
         return fitted(EncoderStart(state, "", note, source.path, "encoder."), config, channels)
     tensors = source.tensors or {}
     width = tensors["conv1.weight"].shape[0]
@@ -169,7 +171,7 @@ def fitted(start: EncoderStart, config: TrainConfig, channels: int) -> EncoderSt
     """`start`, once every entry fits the run's encoder; UserError on an unknown, missing or
     misshapen entry (a file that is not a ResNet-18, or was altered), naming the entry as
     the file does. Checked before the plan is printed or anything written."""
-    with torch.device("meta"):  # shapes only: no memory, no random draws
+    with torch.device("meta"):  # shapes only, no memory
         encoder = Encoder(channels, config.image_size, config.width, config.proj_dim)
     expected = encoder.state_dict()
     where = f"--init-from {start.path}"
