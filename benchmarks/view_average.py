@@ -1,7 +1,7 @@
 """Does averaging each image's latent over several views of it make the tree purer?
 
 usage: python benchmarks/view_average.py RUN_DIR=LABELLED_FOLDER [...] [--views 8]
-       [--crop 0.6] [--tree single]
+       [--crop 0.6] [--tree single] [--pooled]
 
 For each trained run, the latents of the folder's images are computed four ways with the
 run's model (eval mode): the plain forward pass (what `infohier train` stores), the mean
@@ -14,6 +14,10 @@ and the mean over the image's 8 flips and quarter turns, which no flip or turn o
 image changes (what `--latent-symmetry dihedral` stores, embed.py `pooled_forward`):
 
     z̄_D4(x) = (1/8) Σ_{g ∈ D4} f(g x)
+
+With `--pooled`, f above is the run's own pooled forward f_G (its `--latent-symmetry`, what
+`infohier train` stores), for the plain image and for every view alike, so "plain" is the
+run's stored latent (session 41).
 
 Each is scored on the tree named by `--tree` (a `--source` of `infohier tree`; session 4's
 rows used `single`, the default tree then), class / superclass dendrogram purity. Views are
@@ -55,7 +59,7 @@ def purities(emb: Embeddings, latent: torch.Tensor, folder: Path, tree_name: str
 
 
 @torch.inference_mode()
-def row(run: Path, folder: Path, views: int, crop: float, tree_name: str) -> str:
+def row(run: Path, folder: Path, views: int, crop: float, tree_name: str, pooled: bool) -> str:
     """One table row: the run's name and its four scores."""
     model, checkpoint = load_model(RunDir(run).checkpoint)
     model.eval()
@@ -71,10 +75,11 @@ def row(run: Path, folder: Path, views: int, crop: float, tree_name: str) -> str
         raise SystemExit(f"{run}: the folder's samples differ from the run's embeddings")
     stack = torch.stack([images[i] for i in range(len(images))])
     view = build_view(config, checkpoint.in_channels)
+    own = config.latent_symmetry if pooled else "none"
     torch.manual_seed(0)
-    plain = latents(model, stack)
+    plain = latents(model, stack, own)
     viewed = torch.stack(
-        [latents(model, torch.stack([view(x) for x in stack])) for _ in range(views)]
+        [latents(model, torch.stack([view(x) for x in stack]), own) for _ in range(views)]
     )
     averages = [
         plain,
@@ -92,6 +97,9 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=8)
     parser.add_argument("--crop", type=float, default=0.6)
     parser.add_argument("--tree", default="single", choices=sorted(BUILDERS))
+    parser.add_argument(
+        "--pooled", action="store_true", help="pool every forward by the run's latent symmetry"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"tree: {args.tree}")
@@ -99,7 +107,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for spec in args.rows:
         run, folder = (Path(part) for part in spec.split("=", 1))
-        print(row(run, folder, args.views, args.crop, args.tree), flush=True)
+        print(row(run, folder, args.views, args.crop, args.tree, args.pooled), flush=True)
 
 
 if __name__ == "__main__":
