@@ -38,7 +38,7 @@ from infohier_cli.embed import pooled_forward
 from infohier_cli.embeddings import Embeddings, load_embeddings
 from infohier_cli.evaluate.metrics import dendrogram_purity
 from infohier_cli.evaluate.score import read_label_levels
-from infohier_cli.run import RunDir, load_model
+from infohier_cli.run import Checkpoint, RunDir, load_model
 from infohier_cli.training.augment import build_view
 from infohier_cli.trees.registry import BUILDERS
 
@@ -58,14 +58,15 @@ def purities(emb: Embeddings, latent: torch.Tensor, folder: Path, tree_name: str
     return " / ".join(f"{dendrogram_purity(tree, labels):.3f}" for labels in codes.values())
 
 
-@torch.inference_mode()
-def row(run: Path, folder: Path, views: int, crop: float, tree_name: str, pooled: bool) -> str:
-    """One table row: the run's name and its four scores."""
+def load_run(
+    run: Path, folder: Path
+) -> tuple[torch.nn.Module, Checkpoint, torch.Tensor, Embeddings]:
+    """The run's model (eval mode), its checkpoint, the folder's images as the run reads
+    them (N, C, S, S) and the run's stored embeddings, in the same order."""
     model, checkpoint = load_model(RunDir(run).checkpoint)
     model.eval()
-    config = checkpoint.config.replace(crop_scale_min=crop)
-    samples, _ = folder_samples(folder, config.group)
-    spec = ImageSpec.of_run(config, checkpoint.in_channels)
+    samples, _ = folder_samples(folder, checkpoint.config.group)
+    spec = ImageSpec.of_run(checkpoint.config, checkpoint.in_channels)
     images, _ = scan_folder(
         folder, samples, spec, cache_dir=RunDir(run).cache, workers=0, progress=False,
         warn=lambda _message: None,
@@ -73,7 +74,14 @@ def row(run: Path, folder: Path, views: int, crop: float, tree_name: str, pooled
     emb = load_embeddings(run / "embeddings.npz")
     if list(images.ids) != list(emb.ids):
         raise SystemExit(f"{run}: the folder's samples differ from the run's embeddings")
-    stack = torch.stack([images[i] for i in range(len(images))])
+    return model, checkpoint, torch.stack([images[i] for i in range(len(images))]), emb
+
+
+@torch.inference_mode()
+def row(run: Path, folder: Path, views: int, crop: float, tree_name: str, pooled: bool) -> str:
+    """One table row: the run's name and its four scores."""
+    model, checkpoint, stack, emb = load_run(run, folder)
+    config = checkpoint.config.replace(crop_scale_min=crop)
     view = build_view(config, checkpoint.in_channels)
     own = config.latent_symmetry if pooled else "none"
     torch.manual_seed(0)
