@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from view_average import latents, load_run, purities
+from view_average import latents, load_run, print_table, purities
 
 from infohier_cli.training.symmetry import mirror_images
 from infohier_cli.trees.registry import BUILDERS
@@ -68,13 +68,8 @@ def main() -> None:
     parser.add_argument("rows", nargs="+", help="RUN_DIR=LABELLED_FOLDER")
     parser.add_argument("--tree", default="diffusion", choices=sorted(BUILDERS))
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    print(f"tree: {args.tree}")
-    print("| folder | run | plain | BN statistics of the plain images |")
-    print("|---|---|---|---|")
-    for spec in args.rows:
-        run, folder = (Path(part) for part in spec.split("=", 1))
-        print(row(run, folder, args.tree), flush=True)
+    columns = ["plain", "BN statistics of the plain images"]
+    print_table(args.rows, args.tree, columns, lambda run, folder: row(run, folder, args.tree))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -109,13 +110,27 @@ def main() -> None:
         "--pooled", action="store_true", help="pool every forward by the run's latent symmetry"
     )
     args = parser.parse_args()
+    columns = ["plain", "mean of views", "mean of views and plain", "dihedral orbit"]
+    print_table(
+        args.rows,
+        args.tree,
+        columns,
+        lambda run, folder: row(run, folder, args.views, args.crop, args.tree, args.pooled),
+    )
+
+
+def print_table(
+    specs: list[str], tree_name: str, columns: list[str], row_of: Callable[[Path, Path], str]
+) -> None:
+    """At one thread: the tree's name, the table's header and one row per RUN_DIR=FOLDER
+    spec, `row_of(run, folder)` ('| folder | run | score | ... |')."""
     torch.set_num_threads(1)
-    print(f"tree: {args.tree}")
-    print("| folder | run | plain | mean of views | mean of views and plain | dihedral orbit |")
-    print("|---|---|---|---|---|---|")
-    for spec in args.rows:
+    print(f"tree: {tree_name}")
+    print("| folder | run | " + " | ".join(columns) + " |")
+    print("|---|---|" + "---|" * len(columns))
+    for spec in specs:
         run, folder = (Path(part) for part in spec.split("=", 1))
-        print(row(run, folder, args.views, args.crop, args.tree, args.pooled), flush=True)
+        print(row_of(run, folder), flush=True)
 
 
 if __name__ == "__main__":
