@@ -16,7 +16,8 @@ most 512 images, then the latents are recomputed (`pooled_forward`, eval mode). 
 scores the stored latents' tree ("plain": recomputed, it repeats the run's stored score)
 and the recalibrated latents' tree on `--tree` (a `--source` of `infohier tree`),
 class / superclass dendrogram purity. No randomness: a row is reproducible on the CPU.
-Session 42 (BENCHMARKS.md, "Batch-norm statistics of the plain images").
+Session 42 (BENCHMARKS.md, "Milder view averaging; batch-norm statistics of the plain
+images; a third seed on the Xeon", part 2).
 """
 
 from __future__ import annotations

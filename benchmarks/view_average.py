@@ -64,8 +64,7 @@ def load_run(
 ) -> tuple[torch.nn.Module, Checkpoint, torch.Tensor, Embeddings]:
     """The run's model (eval mode), its checkpoint, the folder's images as the run reads
     them (N, C, S, S) and the run's stored embeddings, in the same order."""
-    model, checkpoint = load_model(RunDir(run).checkpoint)
-    model.eval()
+    model, checkpoint = load_model(RunDir(run).checkpoint)  # in eval mode
     samples, _ = folder_samples(folder, checkpoint.config.group)
     spec = ImageSpec.of_run(checkpoint.config, checkpoint.in_channels)
     images, _ = scan_folder(
