@@ -17,7 +17,8 @@ scores the stored latents' tree ("plain": recomputed, it repeats the run's store
 and the recalibrated latents' tree on `--tree` (a `--source` of `infohier tree`),
 class / superclass dendrogram purity. No randomness: a row is reproducible on the CPU.
 Session 42 (BENCHMARKS.md, "Milder view averaging; batch-norm statistics of the plain
-images; a third seed on the Xeon", part 2).
+images; a third seed on the Xeon", part 2); session 43 on fresh runs ("Batch-norm
+statistics on fresh runs; a fourth seed on the Xeon", part 2).
 """
 
 from __future__ import annotations
