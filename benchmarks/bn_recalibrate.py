@@ -23,16 +23,14 @@ statistics on fresh runs; a fourth seed on the Xeon", part 2).
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
 import torch
 from torch import nn
-from view_average import latents, load_run, print_table, purities
+from view_average import latents, load_run, purities, tree_table_main
 
 from infohier_cli.training.symmetry import mirror_images
-from infohier_cli.trees.registry import BUILDERS
 
 RECALIBRATION_BATCH = 512
 
@@ -66,12 +64,7 @@ def row(run: Path, folder: Path, tree_name: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("rows", nargs="+", help="RUN_DIR=LABELLED_FOLDER")
-    parser.add_argument("--tree", default="diffusion", choices=sorted(BUILDERS))
-    args = parser.parse_args()
-    columns = ["plain", "BN statistics of the plain images"]
-    print_table(args.rows, args.tree, columns, lambda run, folder: row(run, folder, args.tree))
+    tree_table_main(__doc__.splitlines()[0], ["plain", "BN statistics of the plain images"], row)
 
 
 if __name__ == "__main__":

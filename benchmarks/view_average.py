@@ -132,5 +132,17 @@ def print_table(
         print(row_of(run, folder), flush=True)
 
 
+def tree_table_main(
+    description: str, columns: list[str], row_of: Callable[[Path, Path, str], str]
+) -> None:
+    """The command line of a script that scores runs on one tree, `RUN_DIR=FOLDER ...
+    [--tree diffusion]`: prints `print_table` with `row_of(run, folder, tree_name)`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("rows", nargs="+", help="RUN_DIR=LABELLED_FOLDER")
+    parser.add_argument("--tree", default="diffusion", choices=sorted(BUILDERS))
+    args = parser.parse_args()
+    print_table(args.rows, args.tree, columns, lambda run, folder: row_of(run, folder, args.tree))
+
+
 if __name__ == "__main__":
     main()
