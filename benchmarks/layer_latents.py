@@ -53,12 +53,11 @@ def stage_latents(backbone: nn.Module, images: torch.Tensor, symmetry: str) -> l
     try:
         chunks: list[list[torch.Tensor]] = []
         for start in range(0, len(images), BATCH):
-            sums = [0.0 for _ in STAGES]
-            mirrors = mirror_images(images[start : start + BATCH], symmetry)
-            for mirror in mirrors:
+            per_mirror = []
+            for mirror in mirror_images(images[start : start + BATCH], symmetry):
                 backbone(mirror)
-                sums = [total + pooled[stage] for total, stage in zip(sums, STAGES, strict=True)]
-            chunks.append([total / len(mirrors) for total in sums])
+                per_mirror.append([pooled[stage] for stage in STAGES])
+            chunks.append([torch.stack(parts).mean(0) for parts in zip(*per_mirror, strict=True)])
     finally:
         for hook in hooks:
             hook.remove()
