@@ -25,6 +25,7 @@ again").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -35,20 +36,32 @@ from infohier_cli.training.similarity import normalise
 from infohier_cli.training.symmetry import mirror_images
 
 STAGES = (4, 3, 2)  # ResNet stages read, last first
+Statistic = Callable[[torch.Tensor], torch.Tensor]  # (N, C, H, W) map -> (N, C)
+
+
+def spatial_mean(feature_map: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C): global average pool, GAP."""
+    return feature_map.mean(dim=(-2, -1))
 
 
 @torch.inference_mode()
-def stage_latents(backbone: nn.Module, images: torch.Tensor, symmetry: str) -> list[torch.Tensor]:
-    """(N, C, S, S) -> [g_4, g_3, g_2]: each stage's GAP (N, channels_l), averaged over
-    `symmetry`'s mirror images, in batches of `BATCH`."""
+def stage_latents(
+    backbone: nn.Module,
+    images: torch.Tensor,
+    symmetry: str,
+    stages: tuple[int, ...] = STAGES,
+    statistic: Statistic = spatial_mean,
+) -> list[torch.Tensor]:
+    """(N, C, S, S) -> [g_l for l in `stages`]: each stage's `statistic` (N, channels_l),
+    averaged over `symmetry`'s mirror images, in batches of `BATCH`."""
     pooled: dict[int, torch.Tensor] = {}
     hooks = [
         getattr(backbone, f"layer{stage}").register_forward_hook(
             lambda _module, _inputs, output, stage=stage: pooled.__setitem__(
-                stage, output.mean(dim=(-2, -1))
+                stage, statistic(output)
             )
         )
-        for stage in STAGES
+        for stage in stages
     ]
     try:
         chunks: list[list[torch.Tensor]] = []
@@ -56,7 +69,7 @@ def stage_latents(backbone: nn.Module, images: torch.Tensor, symmetry: str) -> l
             per_mirror = []
             for mirror in mirror_images(images[start : start + BATCH], symmetry):
                 backbone(mirror)
-                per_mirror.append([pooled[stage] for stage in STAGES])
+                per_mirror.append([pooled[stage] for stage in stages])
             chunks.append([torch.stack(parts).mean(0) for parts in zip(*per_mirror, strict=True)])
     finally:
         for hook in hooks:

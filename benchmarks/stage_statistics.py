@@ -1,0 +1,52 @@
+"""Does the tree grow purer when its latents also hold the spread of a stage's feature map?
+
+usage: python benchmarks/stage_statistics.py RUN_DIR=LABELLED_FOLDER [...] [--tree diffusion]
+
+A run's latent z(x) is the spatial mean of the ResNet's last stage (its global average
+pool), pooled over the run's mirror group G. The mean drops how much a channel varies
+across the image, the statistic that style and texture descriptors read (a Gram matrix's
+diagonal; "statistics pooling"). Here the tree is also built from each channel's spatial
+standard deviation, of the last stage (a 4 x 4 map at 32 px) or of the third (8 x 8):
+
+    m_l(x) = (1/|G|) Σ_{g ∈ G} mean_hw(stage_l(g x)),   (N, channels_l)
+    s_l(x) = (1/|G|) Σ_{g ∈ G} std_hw(stage_l(g x)),    (N, channels_l), biased std
+    z_S(x)  = [ u(m_4) ; u(s_4) ],   z_S3(x) = [ u(m_4) ; u(s_3) ]
+
+with u = `normalise` (centred on the folder's mean, unit length), so the cosine of z_S is
+the mean of the two cosines. Columns: "plain" (u(m_4) alone: it repeats the run's stored
+score), "mean + std 4" and "mean + std 3", each the class / superclass dendrogram purity
+of the `--tree` tree. Eval mode, float32, no randomness: a row is reproducible on the CPU.
+Session 46 (BENCHMARKS.md, "A stage's spread beside its mean").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from layer_latents import joined, stage_latents
+from view_average import load_run, purities, tree_table_main
+
+
+def spatial_std(feature_map: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C): each channel's biased standard deviation over the map."""
+    return feature_map.std(dim=(-2, -1), unbiased=False)
+
+
+def row(run: Path, folder: Path, tree_name: str) -> str:
+    """One table row: the folder, the run and its three scores."""
+    model, checkpoint, stack, emb = load_run(run, folder)
+    backbone, symmetry = model.encoder.backbone, checkpoint.config.latent_symmetry
+    (m4,) = stage_latents(backbone, stack, symmetry, stages=(4,))
+    s4, s3 = stage_latents(backbone, stack, symmetry, stages=(4, 3), statistic=spatial_std)
+    latents = [m4, joined([m4, s4]), joined([m4, s3])]
+    scores = [purities(emb, latent, folder, tree_name) for latent in latents]
+    return f"| {folder.name} | {run.name} | " + " | ".join(scores) + " |"
+
+
+def main() -> None:
+    tree_table_main(__doc__.splitlines()[0], ["plain", "mean + std 4", "mean + std 3"], row)
+
+
+if __name__ == "__main__":
+    main()
