@@ -291,7 +291,9 @@ class TrainConfig:
         before=0,
     )
     jitter: float = setting(0.4, "Brightness/contrast jitter strength.", min=0.0)
-    color_jitter: float = setting(0.0, "Saturation/hue jitter, RGB only; 0 = off.", min=0.0)
+    color_jitter: float = setting(
+        0.0, "Saturation/hue jitter of three-channel images (read as RGB); 0 = off.", min=0.0
+    )
     batch_augment: str = setting(
         "auto",
         "Make the views of a whole batch at once with tensor ops on the device, instead of "

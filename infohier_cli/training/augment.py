@@ -7,8 +7,8 @@ makes them for a whole batch on the device).
 Built from torchvision.transforms.v2 on plain tensors, so it works for 1, 3 or any number
 of channels: random resized crop, the mirror symmetries of `symmetry` (left-right flips,
 or all flips and 90-degree rotations for data with no "up" such as microscopy),
-brightness/contrast, Gaussian blur; saturation/hue jitter only for RGB data and only when
-asked for (`color_jitter` > 0).
+brightness/contrast, Gaussian blur; saturation/hue jitter only for three-channel data
+(read as RGB, whatever the channels hold) and only when asked for (`color_jitter` > 0).
 """
 
 from __future__ import annotations
