@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from view_average import latents, load_run, purities, tree_table_main
+from view_average import latents, load_run, scored_row, tree_table_main
 
 from infohier_cli.training.symmetry import mirror_images
 
@@ -59,8 +59,7 @@ def row(run: Path, folder: Path, tree_name: str) -> str:
     recalibrate(model.encoder.backbone, stack, symmetry)
     with torch.inference_mode():
         recalibrated = latents(model, stack, symmetry)
-    scores = [purities(emb, latent, folder, tree_name) for latent in (plain, recalibrated)]
-    return f"| {folder.name} | {run.name} | " + " | ".join(scores) + " |"
+    return scored_row(run, folder, emb, [plain, recalibrated], tree_name)
 
 
 def main() -> None:

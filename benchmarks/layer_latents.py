@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from view_average import BATCH, load_run, purities, tree_table_main
+from view_average import BATCH, load_run, scored_row, tree_table_main
 
 from infohier_cli.training.similarity import normalise
 from infohier_cli.training.symmetry import mirror_images
@@ -87,8 +87,7 @@ def row(run: Path, folder: Path, tree_name: str) -> str:
     model, checkpoint, stack, emb = load_run(run, folder)
     g4, g3, g2 = stage_latents(model.encoder.backbone, stack, checkpoint.config.latent_symmetry)
     latents = [g4, joined([g4, g3]), joined([g4, g3, g2])]
-    scores = [purities(emb, latent, folder, tree_name) for latent in latents]
-    return f"| {folder.name} | {run.name} | " + " | ".join(scores) + " |"
+    return scored_row(run, folder, emb, latents, tree_name)
 
 
 def main() -> None:

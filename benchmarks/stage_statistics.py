@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 from layer_latents import joined, stage_latents
-from view_average import load_run, purities, tree_table_main
+from view_average import load_run, scored_row, tree_table_main
 
 
 def spatial_std(feature_map: torch.Tensor) -> torch.Tensor:
@@ -40,8 +40,7 @@ def row(run: Path, folder: Path, tree_name: str) -> str:
     (m4,) = stage_latents(backbone, stack, symmetry, stages=(4,))
     s4, s3 = stage_latents(backbone, stack, symmetry, stages=(4, 3), statistic=spatial_std)
     latents = [m4, joined([m4, s4]), joined([m4, s3])]
-    scores = [purities(emb, latent, folder, tree_name) for latent in latents]
-    return f"| {folder.name} | {run.name} | " + " | ".join(scores) + " |"
+    return scored_row(run, folder, emb, latents, tree_name)
 
 
 def main() -> None:

@@ -59,6 +59,14 @@ def purities(emb: Embeddings, latent: torch.Tensor, folder: Path, tree_name: str
     return " / ".join(f"{dendrogram_purity(tree, labels):.3f}" for labels in codes.values())
 
 
+def scored_row(
+    run: Path, folder: Path, emb: Embeddings, columns: list[torch.Tensor], tree_name: str
+) -> str:
+    """'| folder | run | score | ... |': `purities` of each latent in `columns`."""
+    scores = [purities(emb, latent, folder, tree_name) for latent in columns]
+    return f"| {folder.name} | {run.name} | " + " | ".join(scores) + " |"
+
+
 def load_run(
     run: Path, folder: Path
 ) -> tuple[torch.nn.Module, Checkpoint, torch.Tensor, Embeddings]:
@@ -95,8 +103,7 @@ def row(run: Path, folder: Path, views: int, crop: float, tree_name: str, pooled
         (viewed.sum(dim=0) + plain) / (views + 1),
         latents(model, stack, "dihedral"),
     ]
-    scores = [purities(emb, latent, folder, tree_name) for latent in averages]
-    return f"| {folder.name} | {run.name} | " + " | ".join(scores) + " |"
+    return scored_row(run, folder, emb, averages, tree_name)
 
 
 def main() -> None:
