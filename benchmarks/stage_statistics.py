@@ -16,7 +16,8 @@ with u = `normalise` (centred on the folder's mean, unit length), so the cosine 
 the mean of the two cosines. Columns: "plain" (u(m_4) alone: it repeats the run's stored
 score), "mean + std 4" and "mean + std 3", each the class / superclass dendrogram purity
 of the `--tree` tree. Eval mode, float32, no randomness: a row is reproducible on the CPU.
-Session 46 (BENCHMARKS.md, "A stage's spread beside its mean").
+Session 46 (BENCHMARKS.md, "SSL-only seed 2 on the EPYC; a stage's spread beside its
+mean; colour jitter", part 2).
 """
 
 from __future__ import annotations

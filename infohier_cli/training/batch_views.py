@@ -14,9 +14,10 @@ distributions as augment.py:
   + t (F: flips, R: the 90-degree turn), sampled bilinearly (`affine_grid`/`grid_sample`);
 - brightness/contrast x -> clamp(((x - mean_c)·c + mean_c)·b, 0, 1), b, c ~ U(1 ± jitter),
   with probability 0.8;
-- RGB with `color_jitter` > 0, with probability 0.8: saturation (blend with the luma,
-  factor ~ U(max(0, 1 - j), 1 + j)) then a hue turn by θ = 2π·U(±min(0.5, j/4)) about the
-  grey axis in YIQ space (torchvision turns hue in HSV; the YIQ turn is its linear analogue);
+- three channels (read as RGB) with `color_jitter` > 0, with probability 0.8: saturation
+  (blend with the luma, factor ~ U(max(0, 1 - j), 1 + j)) then a hue turn by
+  θ = 2π·U(±min(0.5, j/4)) about the grey axis in YIQ space (torchvision turns hue in HSV;
+  the YIQ turn is its linear analogue);
 - Gaussian blur with probability `blur_prob`, σ ~ U(0.1, max(0.5, S/32)), kernel
   max(3, (S // 10) | 1), separable, reflected at the border.
 
