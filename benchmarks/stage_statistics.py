@@ -29,17 +29,20 @@ from layer_latents import joined, stage_latents
 from view_average import load_run, scored_row, tree_table_main
 
 
-def spatial_std(feature_map: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) -> (N, C): each channel's biased standard deviation over the map."""
-    return feature_map.std(dim=(-2, -1), unbiased=False)
+def mean_and_std(feature_map: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, 2C): [each channel's mean ; its biased standard deviation] over
+    the map, so that one forward pass gives both."""
+    std, mean = torch.std_mean(feature_map, dim=(-2, -1), unbiased=False)
+    return torch.cat([mean, std], dim=1)
 
 
 def row(run: Path, folder: Path, tree_name: str) -> str:
     """One table row: the folder, the run and its three scores."""
     model, checkpoint, stack, emb = load_run(run, folder)
     backbone, symmetry = model.encoder.backbone, checkpoint.config.latent_symmetry
-    (m4,) = stage_latents(backbone, stack, symmetry, stages=(4,))
-    s4, s3 = stage_latents(backbone, stack, symmetry, stages=(4, 3), statistic=spatial_std)
+    stage4, stage3 = stage_latents(backbone, stack, symmetry, stages=(4, 3), statistic=mean_and_std)
+    m4, s4 = stage4.chunk(2, dim=1)
+    s3 = stage3.chunk(2, dim=1)[1]
     latents = [m4, joined([m4, s4]), joined([m4, s3])]
     return scored_row(run, folder, emb, latents, tree_name)
 
